@@ -1,0 +1,232 @@
+//! The NATS backbone: connecting (standalone child or external cluster), and the event stream and
+//! view buckets Nacre owns.
+
+pub mod supervisor;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+
+use crate::core::event::SUBJECT_PREFIX;
+use crate::settings::Settings;
+
+/// KV bucket holding the config view (key `<ns>.<group>.<dataId>`, tokens per `core::names`).
+pub const CONFIGS_BUCKET: &str = "nacre-configs";
+/// KV bucket holding the namespace view (key `<ns>`).
+pub const NAMESPACES_BUCKET: &str = "nacre-namespaces";
+/// KV bucket of short-lived leases (which node projects the views).
+pub const LEASES_BUCKET: &str = "nacre-leases";
+/// How long a lease lives without being renewed.
+pub const LEASE_TTL: Duration = Duration::from_secs(6);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackboneError {
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error(
+        "JetStream is not available on {url}: {reason}. Enable JetStream on the server (`jetstream {{}}` in its config)."
+    )]
+    NoJetStream { url: String, reason: String },
+    #[error("cannot set up {what}: {reason}")]
+    Setup { what: String, reason: String },
+    #[error(
+        "{what} has {actual} replica(s) but nats.replicas is {wanted}: Nacre refuses to run with weaker \
+         placement than configured. Raise the replicas (`nats stream edit`) or lower nats.replicas."
+    )]
+    WeakPlacement {
+        what: String,
+        actual: usize,
+        wanted: usize,
+    },
+}
+
+/// A connected client with JetStream and the buckets Nacre uses.
+#[derive(Clone)]
+pub struct Backbone {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub stream_name: String,
+    pub configs: kv::Store,
+    pub namespaces: kv::Store,
+    pub leases: kv::Store,
+}
+
+/// Connects with the configured credentials and TLS, retrying until `patience` runs out.
+pub async fn connect(settings: &Settings, url: &str) -> Result<async_nats::Client, BackboneError> {
+    let nats = &settings.nats;
+    let err = |reason: String| BackboneError::Connect {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("nacre {}", settings.node_name()))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                other => tracing::debug!(%other, "NATS client event"),
+            }
+        });
+    if !nats.user.is_empty() {
+        options = options.user_and_password(nats.user.clone(), nats.password.clone());
+    }
+    if !nats.token.is_empty() {
+        options = options.token(nats.token.clone());
+    }
+    if !nats.nkey_seed.is_empty() {
+        options = options.nkey(nats.nkey_seed.clone());
+    }
+    if !nats.creds_file.is_empty() {
+        options = options
+            .credentials_file(&nats.creds_file)
+            .await
+            .map_err(|e| err(format!("creds-file: {e}")))?;
+    }
+    if !nats.tls.ca_file.is_empty() {
+        options = options.add_root_certificates(nats.tls.ca_file.clone().into());
+    }
+    if !nats.tls.cert_file.is_empty() {
+        options = options.add_client_certificate(
+            nats.tls.cert_file.clone().into(),
+            nats.tls.key_file.clone().into(),
+        );
+    }
+    if nats.tls.required {
+        options = options.require_tls(true);
+    }
+    let connect = options.connect(url);
+    match tokio::time::timeout(Duration::from_secs(30), connect).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(err(e.to_string())),
+        Err(_) => Err(err("no connection within 30 s".into())),
+    }
+}
+
+impl Backbone {
+    /// Creates (or checks) the event stream and the view buckets at the configured replicas.
+    pub async fn open(
+        settings: &Settings,
+        client: async_nats::Client,
+    ) -> Result<Self, BackboneError> {
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .max_ack_inflight(settings.nats.max_inflight_acks)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
+        let url = client.server_info().client_ip;
+        js.query_account()
+            .await
+            .map_err(|e| BackboneError::NoJetStream {
+                url,
+                reason: e.to_string(),
+            })?;
+        let replicas = settings.nats.replicas;
+        let stream_name = settings.nats.stream.clone();
+        let mut stream = js
+            .get_or_create_stream(stream::Config {
+                name: stream_name.clone(),
+                description: Some("Nacre events: the one source of truth".into()),
+                subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                duplicate_window: Duration::from_secs(120),
+                allow_direct: true,
+                // The history is the product: nothing may purge or delete events casually.
+                deny_delete: true,
+                deny_purge: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup("the event stream", e))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| setup("the event stream", e))?;
+        check_replicas(
+            &format!("stream {stream_name}"),
+            info.config.num_replicas,
+            replicas,
+        )?;
+
+        let configs = bucket(
+            &js,
+            CONFIGS_BUCKET,
+            "Nacre config view",
+            replicas,
+            Duration::ZERO,
+        )
+        .await?;
+        let namespaces = bucket(
+            &js,
+            NAMESPACES_BUCKET,
+            "Nacre namespace view",
+            replicas,
+            Duration::ZERO,
+        )
+        .await?;
+        let leases = bucket(&js, LEASES_BUCKET, "Nacre leases", replicas, LEASE_TTL).await?;
+        Ok(Self {
+            client,
+            js,
+            stream_name,
+            configs,
+            namespaces,
+            leases,
+        })
+    }
+}
+
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    description: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<kv::Store, BackboneError> {
+    let store = match js.get_key_value(name).await {
+        Ok(store) => store,
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: name.to_owned(),
+                description: description.to_owned(),
+                history: 1,
+                max_age,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup(&format!("bucket {name}"), e))?,
+    };
+    let status = store
+        .status()
+        .await
+        .map_err(|e| setup(&format!("bucket {name}"), e))?;
+    check_replicas(
+        &format!("bucket {name}"),
+        status.info.config.num_replicas,
+        replicas,
+    )?;
+    Ok(store)
+}
+
+fn check_replicas(what: &str, actual: usize, wanted: usize) -> Result<(), BackboneError> {
+    if actual < wanted {
+        return Err(BackboneError::WeakPlacement {
+            what: what.to_owned(),
+            actual,
+            wanted,
+        });
+    }
+    Ok(())
+}
+
+fn setup(what: &str, e: impl std::fmt::Display) -> BackboneError {
+    BackboneError::Setup {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    }
+}

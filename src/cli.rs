@@ -1,0 +1,43 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nacre",
+    version,
+    about = "A service registry and config center on NATS JetStream"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Nacre (the default): standalone with its own nats-server unless nats.url is set.
+    Serve(ServeArgs),
+    /// Measure config GET and POST throughput and latency.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: $NACRE_CONFIG, else conf/application.yml if present).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Data directory (setting `data-dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Nacos HTTP port (setting `server.port`).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Nacos gRPC port (setting `server.grpc-port`; default HTTP port + 1000).
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+    /// External NATS server or cluster (setting `nats.url`); without it Nacre runs standalone.
+    #[arg(long)]
+    pub nats_url: Option<String>,
+}

@@ -1,0 +1,196 @@
+//! The event envelope: every accepted change is one of these on the stream.
+//!
+//! The envelope is CloudEvents 1.0 (structured JSON mode) so any language can consume it:
+//! `specversion`, `id` (also the `Nats-Msg-Id`, so a retried publish is stored once), `source`
+//! (the Nacre node), `type` (versioned, e.g. `nacre.config.published.v1`), `time`, `subject`
+//! (the NATS subject it was published on), `datacontenttype`, and Nacre's extensions
+//! `nacreschema` (envelope schema version) and `nacreactor` (who made the change). `data` holds the
+//! type's payload. The stream sequence is not in the envelope: JetStream assigns it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::names;
+
+/// Version of the envelope and payload schema. Bump when a payload changes incompatibly; a node
+/// that meets a newer schema stops applying rather than folding what it does not understand.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Prefix of every Nacre event subject.
+pub const SUBJECT_PREFIX: &str = "nacre.evt";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    pub time: DateTime<Utc>,
+    pub subject: String,
+    pub datacontenttype: String,
+    pub nacreschema: u32,
+    #[serde(default)]
+    pub nacreactor: String,
+    #[serde(flatten)]
+    pub body: Event,
+}
+
+impl Envelope {
+    /// Wraps an event for publishing from `source` on behalf of `actor`.
+    pub fn new(source: &str, actor: &str, body: Event) -> Self {
+        Self {
+            specversion: "1.0".into(),
+            id: uuid::Uuid::new_v4().to_string(),
+            source: source.to_owned(),
+            time: Utc::now(),
+            subject: body.subject(),
+            datacontenttype: "application/json".into(),
+            nacreschema: SCHEMA_VERSION,
+            nacreactor: actor.to_owned(),
+            body,
+        }
+    }
+
+    /// Event time in epoch milliseconds, the unit Nacos APIs speak.
+    pub fn time_millis(&self) -> i64 {
+        self.time.timestamp_millis()
+    }
+}
+
+/// Every kind of change Nacre records. The serde tag is the CloudEvents `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "nacre.config.published.v1")]
+    ConfigPublished(ConfigPublished),
+    #[serde(rename = "nacre.config.deleted.v1")]
+    ConfigDeleted(ConfigDeleted),
+    #[serde(rename = "nacre.namespace.created.v1")]
+    NamespaceCreated(NamespaceData),
+    #[serde(rename = "nacre.namespace.updated.v1")]
+    NamespaceUpdated(NamespaceData),
+    #[serde(rename = "nacre.namespace.deleted.v1")]
+    NamespaceDeleted(NamespaceRef),
+}
+
+impl Event {
+    /// The NATS subject this event is published on; one subject per entity, so
+    /// `Nats-Expected-Last-Subject-Sequence` is a per-entity compare-and-set.
+    pub fn subject(&self) -> String {
+        match self {
+            Event::ConfigPublished(c) => config_subject(&c.namespace, &c.group, &c.data_id),
+            Event::ConfigDeleted(c) => config_subject(&c.namespace, &c.group, &c.data_id),
+            Event::NamespaceCreated(n) | Event::NamespaceUpdated(n) => {
+                namespace_subject(&n.namespace)
+            }
+            Event::NamespaceDeleted(n) => namespace_subject(&n.namespace),
+        }
+    }
+}
+
+/// `nacre.evt.cfg.<namespace>.<group>.<dataId>`, each part encoded with [`names::encode`].
+pub fn config_subject(namespace: &str, group: &str, data_id: &str) -> String {
+    format!(
+        "{SUBJECT_PREFIX}.cfg.{}",
+        names::join(&[namespace, group, data_id])
+    )
+}
+
+/// `nacre.evt.ns.<namespace>`.
+pub fn namespace_subject(namespace: &str) -> String {
+    format!("{SUBJECT_PREFIX}.ns.{}", names::encode(namespace))
+}
+
+/// A config's full state after a publish: the fold needs no earlier event to know it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigPublished {
+    pub namespace: String,
+    pub group: String,
+    pub data_id: String,
+    pub content: String,
+    pub md5: String,
+    #[serde(default)]
+    pub config_type: String,
+    #[serde(default)]
+    pub app_name: String,
+    #[serde(default)]
+    pub desc: String,
+    #[serde(default)]
+    pub tags: String,
+    #[serde(default)]
+    pub encrypted_data_key: String,
+    #[serde(default)]
+    pub src_ip: String,
+    #[serde(default)]
+    pub src_user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigDeleted {
+    pub namespace: String,
+    pub group: String,
+    pub data_id: String,
+    /// md5 of the content that was deleted, so subscribers need not have tracked it.
+    #[serde(default)]
+    pub md5: String,
+    #[serde(default)]
+    pub src_ip: String,
+    #[serde(default)]
+    pub src_user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceData {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub desc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceRef {
+    pub namespace: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_cloudevents_json_and_round_trips() {
+        let env = Envelope::new(
+            "nacre/node-a",
+            "alice@10.0.0.1",
+            Event::ConfigDeleted(ConfigDeleted {
+                namespace: "public".into(),
+                group: "DEFAULT_GROUP".into(),
+                data_id: "app.yaml".into(),
+                md5: "abc".into(),
+                src_ip: String::new(),
+                src_user: String::new(),
+            }),
+        );
+        let json: serde_json::Value = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["specversion"], "1.0");
+        assert_eq!(json["type"], "nacre.config.deleted.v1");
+        assert_eq!(
+            json["subject"],
+            "nacre.evt.cfg.public.DEFAULT_GROUP.app=2Eyaml"
+        );
+        assert_eq!(json["data"]["dataId"], "app.yaml");
+        assert_eq!(json["nacreschema"], SCHEMA_VERSION);
+        let back: Envelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn unknown_event_types_do_not_parse() {
+        let json = r#"{"specversion":"1.0","id":"x","source":"s","time":"2026-01-01T00:00:00Z",
+            "subject":"nacre.evt.x","datacontenttype":"application/json","nacreschema":2,
+            "type":"nacre.future.thing.v9","data":{}}"#;
+        assert!(serde_json::from_str::<Envelope>(json).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The core: events, the pure fold, the event log, the read model, the projector, and the
+//! operations every protocol adapter shares. Nothing in here knows about HTTP or gRPC.
+
+pub mod configs;
+pub mod error;
+pub mod event;
+pub mod history;
+pub mod log;
+pub mod model;
+pub mod names;
+pub mod namespaces;
+pub mod projector;
+pub mod state;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::CoreError;
+use event::{Envelope, Event};
+use log::{EventLog, Expect};
+use model::Model;
+
+/// Everything a protocol adapter needs: the read model for reads, the log for writes.
+#[derive(Clone)]
+pub struct Core {
+    pub model: Arc<Model>,
+    log: EventLog,
+    js: async_nats::jetstream::Context,
+    stream_name: String,
+    /// `nacre/<node name>`, the CloudEvents `source` of this node's events.
+    source: String,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_content_bytes: usize,
+}
+
+/// Who asked for a change, recorded in the event.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user: String,
+    pub ip: String,
+}
+
+impl Actor {
+    fn describe(&self) -> String {
+        match (self.user.is_empty(), self.ip.is_empty()) {
+            (true, true) => "anonymous".into(),
+            (true, false) => format!("anonymous@{}", self.ip),
+            (false, true) => self.user.clone(),
+            (false, false) => format!("{}@{}", self.user, self.ip),
+        }
+    }
+}
+
+/// How long a writer waits to see its own event applied locally before answering anyway.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+impl Core {
+    pub fn new(
+        model: Arc<Model>,
+        js: async_nats::jetstream::Context,
+        stream_name: String,
+        node: &str,
+        write_timeout: Duration,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            model,
+            log: EventLog::new(js.clone(), write_timeout),
+            js,
+            stream_name,
+            source: format!("nacre/{node}"),
+            limits,
+        }
+    }
+
+    /// Appends an event, then waits until this node has applied it, so the writer reads its
+    /// own write from this node at once (DESIGN invariant 4).
+    async fn commit(&self, actor: &Actor, event: Event, expect: Expect) -> Result<u64, CoreError> {
+        let envelope = Envelope::new(&self.source, &actor.describe(), event);
+        let seq = self.log.append(&envelope, expect).await?;
+        if !self.model.wait_applied(seq, READ_YOUR_WRITES_WAIT).await {
+            tracing::warn!(seq, "write acknowledged but not yet applied on this node");
+        }
+        Ok(seq)
+    }
+
+    fn require_namespace(&self, namespace: &str) -> Result<(), CoreError> {
+        validate::namespace_ref(namespace)?;
+        if self.model.read().namespace_exists(namespace) {
+            Ok(())
+        } else {
+            Err(CoreError::NamespaceNotFound(namespace.to_owned()))
+        }
+    }
+}
+
+/// One page of results, in Nacos' paging terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub total_count: usize,
+    pub page_number: usize,
+    pub pages_available: usize,
+    pub items: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Cuts page `page_no` (from 1) of `page_size` out of `all`.
+    pub fn of(all: Vec<T>, page_no: usize, page_size: usize) -> Self {
+        let page_no = page_no.max(1);
+        let page_size = page_size.clamp(1, 500);
+        let total_count = all.len();
+        let pages_available = total_count.div_ceil(page_size);
+        let items = all
+            .into_iter()
+            .skip((page_no - 1).saturating_mul(page_size))
+            .take(page_size)
+            .collect();
+        Self {
+            total_count,
+            page_number: page_no,
+            pages_available,
+            items,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The in-memory read model on each node: the fold of the whole stream, kept current by an
+//! ordered consumer, plus the change feed every notifier (HTTP long polling, gRPC push, Consul
+//! blocking queries) listens to. Reads never leave the process.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures::StreamExt;
+use tokio::sync::{broadcast, watch};
+
+use super::event::{Envelope, SUBJECT_PREFIX};
+use super::state::{Change, State};
+
+/// One applied event, as the change feed announces it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub seq: u64,
+    pub change: Change,
+}
+
+/// Why the model stopped applying events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    /// Catching up with the stream at start-up.
+    Loading,
+    Live,
+    /// An event could not be understood; applying stopped so the views do not diverge silently.
+    Stuck(String),
+}
+
+pub struct Model {
+    state: RwLock<State>,
+    applied: watch::Sender<u64>,
+    health: watch::Sender<Health>,
+    changes: broadcast::Sender<Arc<Applied>>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Self {
+            state: RwLock::new(State::default()),
+            applied: watch::channel(0).0,
+            health: watch::channel(Health::Loading).0,
+            changes: broadcast::channel(65_536).0,
+        }
+    }
+
+    /// A consistent view of the state; hold it briefly and never across an await.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the fold half-applied in a way later reads
+        // would misread (apply is one map insert), so a poisoned lock is still served.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {
+        self.changes.subscribe()
+    }
+
+    pub fn watch_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Folds one event and announces it.
+    pub fn apply(&self, seq: u64, envelope: &Envelope) {
+        let change = {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            state.apply(seq, envelope)
+        };
+        self.applied.send_replace(seq.max(self.applied()));
+        if let Some(change) = change {
+            let _ = self.changes.send(Arc::new(Applied { seq, change }));
+        }
+    }
+
+    /// Waits until the event at `seq` is applied here (read-your-writes). False on timeout.
+    pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn set_health(&self, health: Health) {
+        self.health.send_if_modified(|h| {
+            if *h != health {
+                *h = health;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Replays the stream from where the model stands and follows it for ever.
+    pub async fn follow(self: Arc<Self>, js: async_nats::jetstream::Context, stream_name: String) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.clone().follow_once(&js, &stream_name).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event feed interrupted; resuming");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn follow_once(
+        self: Arc<Self>,
+        js: &async_nats::jetstream::Context,
+        stream_name: &str,
+    ) -> Result<(), String> {
+        let stream = js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let target = stream
+            .get_info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .last_sequence;
+        let start = self.applied() + 1;
+        if self.applied() >= target {
+            self.set_health(Health::Live);
+        }
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: format!("{SUBJECT_PREFIX}.>"),
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| e.to_string())?;
+            let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
+            match serde_json::from_slice::<Envelope>(&message.payload) {
+                Ok(envelope) => self.apply(seq, &envelope),
+                Err(e) => {
+                    let reason = format!(
+                        "event {seq} on {} cannot be read by this Nacre ({e}); it may come from a newer \
+                         version. Applying stopped so this node does not serve a wrong state: upgrade it.",
+                        message.subject
+                    );
+                    tracing::error!("{reason}");
+                    self.set_health(Health::Stuck(reason));
+                    return Ok(());
+                }
+            }
+            if seq >= target {
+                self.set_health(Health::Live);
+            }
+        }
+        Err("the ordered consumer ended".into())
+    }
+}

@@ -1,0 +1,259 @@
+//! The projector keeps the KV views equal to the fold (DESIGN invariant 3).
+//!
+//! One node at a time projects: it holds the `projector` lease, a key in the leases bucket created
+//! atomically by JetStream (`create` fails if the key exists) and expiring by the bucket's max age
+//! unless renewed. No home-made election: JetStream's per-key atomicity decides.
+//!
+//! On taking the lease the holder reconciles: it reads every view entry and writes or deletes
+//! whatever differs from its in-memory state. After that it writes each changed key's current
+//! state as the change feed announces it. Writes are revision-conditional, so a former holder that
+//! has not noticed losing the lease cannot overwrite newer entries; a conflict sends the holder
+//! back to reconciling. Each entry records `seq`, the last event folded into it, so writing the
+//! same state twice is harmless (idempotent) and any node's fold yields the same entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::model::Model;
+use super::names;
+use super::state::{Change, ConfigKey, State};
+use crate::backbone::{Backbone, LEASE_TTL};
+
+const LEASE_KEY: &str = "projector";
+
+/// The view contents the fold implies: bucket → key → JSON value.
+pub type Views = BTreeMap<&'static str, BTreeMap<String, Bytes>>;
+
+/// Key of a config in the configs view.
+pub fn config_view_key(key: &ConfigKey) -> String {
+    names::join(&[&key.namespace, &key.group, &key.data_id])
+}
+
+/// What the views must hold for `state`.
+pub fn expected_views(state: &State) -> Views {
+    let mut views = Views::new();
+    let configs = views.entry(crate::backbone::CONFIGS_BUCKET).or_default();
+    for entry in state.live_configs() {
+        if let Ok(json) = serde_json::to_vec(entry.as_ref()) {
+            configs.insert(config_view_key(&entry.key), Bytes::from(json));
+        }
+    }
+    let namespaces = views.entry(crate::backbone::NAMESPACES_BUCKET).or_default();
+    for (id, entry) in &state.namespaces {
+        if let Ok(json) = serde_json::to_vec(entry) {
+            namespaces.insert(names::encode(id), Bytes::from(json));
+        }
+    }
+    views
+}
+
+/// The view value for one changed entity, or None if it no longer exists.
+fn expected_entry(state: &State, change: &Change) -> (&'static str, String, Option<Bytes>) {
+    match change {
+        Change::Config(key) => (
+            crate::backbone::CONFIGS_BUCKET,
+            config_view_key(key),
+            state
+                .config(key)
+                .and_then(|e| serde_json::to_vec(e.as_ref()).ok())
+                .map(Bytes::from),
+        ),
+        Change::Namespace(id) => (
+            crate::backbone::NAMESPACES_BUCKET,
+            names::encode(id),
+            state
+                .namespaces
+                .get(id)
+                .and_then(|e| serde_json::to_vec(e).ok())
+                .map(Bytes::from),
+        ),
+    }
+}
+
+/// Reads every live entry of a bucket with its revision.
+pub async fn read_bucket(store: &kv::Store) -> Result<HashMap<String, (Bytes, u64)>, String> {
+    let mut out = HashMap::new();
+    let status = store.status().await.map_err(|e| e.to_string())?;
+    if status.info.state.messages == 0 {
+        return Ok(out);
+    }
+    let mut watch = store
+        .watch_all_from_revision(1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let last = status.info.state.last_sequence;
+    while let Some(entry) = watch.next().await {
+        let entry = entry.map_err(|e| e.to_string())?;
+        match entry.operation {
+            kv::Operation::Put => {
+                out.insert(entry.key.clone(), (entry.value.clone(), entry.revision));
+            }
+            kv::Operation::Delete | kv::Operation::Purge => {
+                out.remove(&entry.key);
+            }
+        }
+        if entry.revision >= last {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The node's projector task: waits for the lease, then keeps the views equal to the model.
+pub async fn run(backbone: Backbone, model: Arc<Model>, node: String) {
+    loop {
+        match backbone
+            .leases
+            .create(LEASE_KEY, Bytes::from(node.clone()))
+            .await
+        {
+            Ok(revision) => {
+                tracing::info!("this node now projects the views");
+                if let Err(e) = project(&backbone, &model, &node, revision).await {
+                    tracing::warn!(error = %e, "stopped projecting the views");
+                }
+            }
+            Err(_) => tokio::time::sleep(LEASE_TTL / 3).await,
+        }
+    }
+}
+
+struct Writer<'a> {
+    backbone: &'a Backbone,
+    revisions: HashMap<(&'static str, String), u64>,
+}
+
+impl Writer<'_> {
+    fn store(&self, bucket: &str) -> &kv::Store {
+        if bucket == crate::backbone::NAMESPACES_BUCKET {
+            &self.backbone.namespaces
+        } else {
+            &self.backbone.configs
+        }
+    }
+
+    /// Makes one view entry equal `value` (None: absent), conditional on the revision last seen.
+    async fn write(
+        &mut self,
+        bucket: &'static str,
+        key: String,
+        value: Option<Bytes>,
+    ) -> Result<(), String> {
+        let slot = (bucket, key);
+        let known = self.revisions.get(&slot).copied();
+        let store = self.store(bucket);
+        let result = match (value, known) {
+            (Some(v), Some(rev)) => store
+                .update(&slot.1, v, rev)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            (Some(v), None) => store
+                .create(&slot.1, v)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            (None, Some(rev)) => store
+                .delete_expect_revision(&slot.1, Some(rev))
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            (None, None) => Ok(None),
+        };
+        match result {
+            Ok(Some(rev)) => {
+                self.revisions.insert(slot, rev);
+                Ok(())
+            }
+            Ok(None) => {
+                self.revisions.remove(&slot);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "view write to {}/{} conflicted or failed: {e}",
+                slot.0, slot.1
+            )),
+        }
+    }
+}
+
+async fn project(
+    backbone: &Backbone,
+    model: &Arc<Model>,
+    node: &str,
+    mut lease: u64,
+) -> Result<(), String> {
+    let mut feed = model.subscribe();
+    let mut writer = Writer {
+        backbone,
+        revisions: HashMap::new(),
+    };
+    reconcile(&mut writer, model).await?;
+    let mut renew = tokio::time::interval(LEASE_TTL / 3);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            _ = renew.tick() => {
+                lease = backbone.leases.update(LEASE_KEY, Bytes::from(node.to_owned()), lease).await
+                    .map_err(|e| format!("lost the projector lease: {e}"))?;
+            }
+            received = feed.recv() => {
+                let mut changes = Vec::new();
+                match received {
+                    Ok(applied) => changes.push(applied.change.clone()),
+                    Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await?; continue; }
+                    Err(RecvError::Closed) => return Err("change feed closed".into()),
+                }
+                // Coalesce whatever else is waiting: only each key's latest state matters.
+                while let Ok(applied) = feed.try_recv() {
+                    changes.push(applied.change.clone());
+                }
+                changes.sort();
+                changes.dedup();
+                let writes: Vec<_> = {
+                    let state = model.read();
+                    changes.iter().map(|c| expected_entry(&state, c)).collect()
+                };
+                for (bucket, key, value) in writes {
+                    if let Err(e) = writer.write(bucket, key, value).await {
+                        tracing::info!(error = %e, "re-reading the views");
+                        reconcile(&mut writer, model).await?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads the views and fixes every entry that differs from the model.
+async fn reconcile(writer: &mut Writer<'_>, model: &Model) -> Result<(), String> {
+    let expected = expected_views(&model.read());
+    writer.revisions.clear();
+    let mut fixed = 0usize;
+    for (bucket, wanted) in expected {
+        let actual = read_bucket(writer.store(bucket)).await?;
+        for (key, (_, rev)) in &actual {
+            writer.revisions.insert((bucket, key.clone()), *rev);
+        }
+        for (key, value) in &wanted {
+            if actual.get(key).map(|(v, _)| v) != Some(value) {
+                writer
+                    .write(bucket, key.clone(), Some(value.clone()))
+                    .await?;
+                fixed += 1;
+            }
+        }
+        for key in actual.keys().filter(|k| !wanted.contains_key(*k)) {
+            writer.write(bucket, key.clone(), None).await?;
+            fixed += 1;
+        }
+    }
+    tracing::info!(fixed, "views reconciled with the event stream");
+    Ok(())
+}

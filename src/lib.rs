@@ -1,0 +1,11 @@
+//! Nacre: a service registry and config center speaking Nacos and Consul, whose one source of
+//! truth is a NATS JetStream event stream. See ARCHITECTURE.md for the map.
+
+pub mod backbone;
+pub mod bench;
+pub mod cli;
+pub mod core;
+pub mod logging;
+pub mod nacos;
+pub mod server;
+pub mod settings;

@@ -1,0 +1,64 @@
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+use nacre::cli::{Cli, Command, ServeArgs};
+use nacre::settings::{Overrides, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nacre: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        port: args.port,
+        grpc_port: args.grpc_port,
+        nats_url: args.nats_url,
+    };
+    let settings = match Settings::load(args.config.as_deref(), &env, &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nacre: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    nacre::logging::init(&settings.log);
+    match nacre::server::run(settings, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("nacre: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,155 @@
+//! The Nacos HTTP open API (v1, v2, v3): a thin translator from Nacos' routes, parameters and
+//! error formats onto the core.
+
+pub mod configs;
+pub mod error;
+pub mod health;
+pub mod history;
+pub mod listener;
+pub mod namespaces;
+pub mod params;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::core::Core;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+}
+
+pub fn router(core: Core, max_body_bytes: usize) -> Router {
+    let config_v3 = || {
+        get(configs::v3_get)
+            .post(configs::v3_post)
+            .delete(configs::v3_delete)
+    };
+    let namespace_v2 = || {
+        get(namespaces::get)
+            .post(namespaces::post)
+            .put(namespaces::put)
+            .delete(namespaces::delete)
+    };
+    Router::new()
+        // v1
+        .route(
+            "/nacos/v1/cs/configs",
+            get(configs::v1_get)
+                .post(configs::v1_post)
+                .delete(configs::v1_delete),
+        )
+        .route("/nacos/v1/cs/configs/listener", post(listener::listen))
+        .route("/nacos/v1/cs/history", get(history::v1_history))
+        .route("/nacos/v1/cs/history/previous", get(history::v1_previous))
+        .route("/nacos/v1/cs/history/configs", get(history::v1_configs))
+        .route("/nacos/v1/cs/history/rollback", post(history::v1_rollback))
+        .route(
+            "/nacos/v1/console/namespaces",
+            get(namespaces::v1_get)
+                .post(namespaces::v1_post)
+                .put(namespaces::v1_put)
+                .delete(namespaces::v1_delete),
+        )
+        .route("/nacos/v1/console/health/liveness", get(health::liveness))
+        .route("/nacos/v1/console/health/readiness", get(health::readiness))
+        // v2
+        .route(
+            "/nacos/v2/cs/config",
+            get(configs::v2_get)
+                .post(configs::v2_post)
+                .delete(configs::v2_delete),
+        )
+        .route("/nacos/v2/cs/history", get(history::v2_detail))
+        .route("/nacos/v2/cs/history/list", get(history::v2_list))
+        .route("/nacos/v2/cs/history/previous", get(history::v2_previous))
+        .route("/nacos/v2/cs/history/configs", get(history::v2_configs))
+        .route("/nacos/v2/console/namespace", namespace_v2())
+        .route("/nacos/v2/console/namespace/list", get(namespaces::list))
+        .route(
+            "/nacos/v2/console/health/liveness",
+            get(health::v2_liveness),
+        )
+        .route(
+            "/nacos/v2/console/health/readiness",
+            get(health::v2_readiness),
+        )
+        // v3: admin API, client API, console-style paths, and the short paths seed 004 lists
+        .route("/nacos/v3/admin/cs/config", config_v3())
+        .route("/nacos/v3/admin/cs/config/list", get(configs::v3_list))
+        .route("/nacos/v3/console/cs/config", config_v3())
+        .route("/nacos/v3/console/cs/config/list", get(configs::v3_list))
+        .route("/nacos/v3/cs/config", config_v3())
+        .route("/nacos/v3/client/cs/config", get(configs::v3_client_get))
+        .route("/nacos/v3/admin/cs/history", get(history::v3_detail))
+        .route("/nacos/v3/admin/cs/history/list", get(history::v3_list))
+        .route(
+            "/nacos/v3/admin/cs/history/previous",
+            get(history::v3_previous),
+        )
+        .route("/nacos/v3/console/cs/history", get(history::v3_detail))
+        .route("/nacos/v3/console/cs/history/list", get(history::v3_list))
+        .route(
+            "/nacos/v3/console/cs/history/previous",
+            get(history::v3_previous),
+        )
+        .route("/nacos/v3/admin/core/namespace", namespace_v2())
+        .route("/nacos/v3/admin/core/namespace/list", get(namespaces::list))
+        .route("/nacos/v3/console/core/namespace", namespace_v2())
+        .route(
+            "/nacos/v3/console/core/namespace/list",
+            get(namespaces::list),
+        )
+        .route(
+            "/nacos/v3/admin/core/state/liveness",
+            get(health::v2_liveness),
+        )
+        .route(
+            "/nacos/v3/admin/core/state/readiness",
+            get(health::v2_readiness),
+        )
+        .route(
+            "/nacos/v3/console/health/liveness",
+            get(health::v2_liveness),
+        )
+        .route(
+            "/nacos/v3/console/health/readiness",
+            get(health::v2_readiness),
+        )
+        // plain probes for orchestrators
+        .route("/health/live", get(health::liveness))
+        .route("/health/ready", get(health::readiness))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(AppState { core })
+}
+
+/// Spring Boot's error body, which Nacos answers for unknown routes and wrong methods.
+fn spring_error(status: StatusCode, message: String, path: &str) -> Response {
+    let body = json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "message": message,
+        "path": path,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let message = format!("Request method '{}' is not supported", req.method());
+    spring_error(StatusCode::METHOD_NOT_ALLOWED, message, req.uri().path())
+}
+
+async fn not_found(req: Request) -> Response {
+    spring_error(
+        StatusCode::NOT_FOUND,
+        "No static resource found".into(),
+        req.uri().path(),
+    )
+}

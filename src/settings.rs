@@ -1,0 +1,541 @@
+//! Nacre's configuration: built-in defaults, then the YAML file, then `NACRE_*` environment
+//! variables, then command-line flags. Every setting is documented in `conf/application.yml`.
+//!
+//! Environment names are the setting's path in upper case with `.` and `-` turned into `_`:
+//! `nats.url` → `NACRE_NATS_URL`, `server.grpc-port` → `NACRE_SERVER_GRPC_PORT`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Yaml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where Nacre keeps its own files; in standalone mode the JetStream store lives here too.
+    pub data_dir: PathBuf,
+    pub node: NodeSettings,
+    pub server: ServerSettings,
+    pub nats: NatsSettings,
+    pub config: ConfigSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NodeSettings {
+    /// This node's name in events and cluster listings; empty means `<hostname>-<http port>`.
+    pub name: String,
+    pub datacenter: String,
+    pub region: String,
+    pub zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub port: u16,
+    /// Nacos SDK gRPC port; 0 means the Nacos convention, HTTP port + 1000.
+    pub grpc_port: u16,
+    /// Largest request body accepted on any HTTP route, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NatsSettings {
+    /// Empty: standalone mode (Nacre runs its own nats-server). Otherwise one or more URLs,
+    /// comma-separated, of an external server or cluster.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub token: String,
+    pub creds_file: String,
+    pub nkey_seed: String,
+    pub tls: TlsSettings,
+    /// Replicas of every stream and bucket: 1 standalone, 3 across three datacenters.
+    pub replicas: usize,
+    /// Name of the event stream.
+    pub stream: String,
+    /// How long a write keeps retrying (e.g. across a JetStream leader election) before failing.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Most JetStream publish acks awaited at once.
+    pub max_inflight_acks: usize,
+    pub standalone: StandaloneSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct TlsSettings {
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct StandaloneSettings {
+    /// The nats-server executable: a path, or a name looked up on PATH.
+    pub binary: String,
+    /// Client port of the child server on 127.0.0.1; 0 picks a free port.
+    pub port: u16,
+    /// JetStream `sync_interval`: `always` fsyncs before every ack (no acknowledged write lost to
+    /// a power cut, which matters with one replica); a duration such as `2m` is faster.
+    pub sync_interval: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ConfigSettings {
+    /// Largest config content accepted, in bytes (Nacos' default: 100 KiB).
+    pub max_content_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A tracing filter (`info`, `nacre=debug,async_nats=warn`); RUST_LOG wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            node: NodeSettings::default(),
+            server: ServerSettings::default(),
+            nats: NatsSettings::default(),
+            config: ConfigSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            datacenter: "dc1".into(),
+            region: String::new(),
+            zone: String::new(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 8848,
+            grpc_port: 0,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            user: String::new(),
+            password: String::new(),
+            token: String::new(),
+            creds_file: String::new(),
+            nkey_seed: String::new(),
+            tls: TlsSettings::default(),
+            replicas: 1,
+            stream: "NACRE_EVENTS".into(),
+            write_timeout: Duration::from_secs(15),
+            max_inflight_acks: 4096,
+            standalone: StandaloneSettings::default(),
+        }
+    }
+}
+
+impl Default for StandaloneSettings {
+    fn default() -> Self {
+        Self {
+            binary: "nats-server".into(),
+            port: 0,
+            sync_interval: "always".into(),
+        }
+    }
+}
+
+impl Default for ConfigSettings {
+    fn default() -> Self {
+        Self {
+            max_content_bytes: 100 * 1024,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read configuration file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid setting `{setting}`: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub grpc_port: Option<u16>,
+    pub nats_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads defaults ← file ← environment ← flags, then validates.
+    ///
+    /// `file` is the `--config` path; without it `NACRE_CONFIG` or, if present,
+    /// `conf/application.yml` is read.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("NACRE_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("conf/application.yml")).filter(|p| p.exists()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::File {
+                path: path.clone(),
+                source,
+            })?;
+            figment = figment.merge(Yaml::string(&text));
+        }
+        figment = merge_env(figment, env);
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError::Parse(e.to_string()))?;
+        if let Some(dir) = &overrides.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        if let Some(port) = overrides.port {
+            settings.server.port = port;
+        }
+        if let Some(port) = overrides.grpc_port {
+            settings.server.grpc_port = port;
+        }
+        if let Some(url) = &overrides.nats_url {
+            settings.nats.url = url.clone();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |setting, reason: &str| {
+            Err(SettingsError::Invalid {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data-dir", "must not be empty");
+        }
+        if self.server.port == 0 {
+            return invalid("server.port", "must be between 1 and 65535");
+        }
+        if self.server.grpc_port == 0 && self.server.port > 65535 - 1000 {
+            return invalid(
+                "server.grpc-port",
+                "HTTP port + 1000 exceeds 65535; set server.grpc-port",
+            );
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max-body-bytes", "must be at least 1024");
+        }
+        if self.server.bind.parse::<std::net::IpAddr>().is_err() {
+            return invalid(
+                "server.bind",
+                "must be an IP address such as 127.0.0.1 or 0.0.0.0",
+            );
+        }
+        if ![1, 3, 5].contains(&self.nats.replicas) {
+            return invalid("nats.replicas", "must be 1, 3 or 5");
+        }
+        if self.nats.url.is_empty() && self.nats.replicas != 1 {
+            return invalid(
+                "nats.replicas",
+                "standalone mode (no nats.url) runs one server: use 1",
+            );
+        }
+        if self.nats.stream.is_empty()
+            || !self
+                .nats
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return invalid("nats.stream", "must be letters, digits, '_' or '-'");
+        }
+        if self.nats.write_timeout < Duration::from_secs(1) {
+            return invalid(
+                "nats.write-timeout",
+                "must be at least 1s (an election takes 4-9 s)",
+            );
+        }
+        if self.nats.max_inflight_acks == 0 {
+            return invalid("nats.max-inflight-acks", "must be at least 1");
+        }
+        let sync = &self.nats.standalone.sync_interval;
+        if sync != "always" && humantime::parse_duration(sync).is_err() {
+            return invalid(
+                "nats.standalone.sync-interval",
+                "must be `always` or a duration such as 2m",
+            );
+        }
+        if self.config.max_content_bytes == 0 {
+            return invalid("config.max-content-bytes", "must be at least 1");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return invalid("log.format", "must be `text` or `json`");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return invalid(
+                "log.level",
+                "must be a tracing filter such as `info` or `nacre=debug`",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn grpc_port(&self) -> u16 {
+        if self.server.grpc_port != 0 {
+            self.server.grpc_port
+        } else {
+            self.server.port + 1000
+        }
+    }
+
+    pub fn standalone(&self) -> bool {
+        self.nats.url.is_empty()
+    }
+
+    pub fn node_name(&self) -> String {
+        if !self.node.name.is_empty() {
+            return self.node.name.clone();
+        }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "nacre".into());
+        format!("{host}-{}", self.server.port)
+    }
+}
+
+/// Every setting's environment name, path and default, e.g.
+/// `NACRE_NATS_STANDALONE_SYNC_INTERVAL` → (`nats.standalone.sync-interval`, `"always"`).
+fn env_names() -> HashMap<String, (String, serde_json::Value)> {
+    fn walk(
+        prefix: &str,
+        value: &serde_json::Value,
+        out: &mut HashMap<String, (String, serde_json::Value)>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&path, v, out);
+                }
+            }
+            leaf => {
+                let env = format!("NACRE_{}", prefix.to_uppercase().replace(['.', '-'], "_"));
+                out.insert(env, (prefix.to_owned(), leaf.clone()));
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if let Ok(defaults) = serde_json::to_value(Settings::default()) {
+        walk("", &defaults, &mut out);
+    }
+    out
+}
+
+/// Merges the `NACRE_*` variables of `env`, each read as the type of its setting. A value that
+/// does not parse is passed on as text, so extraction names the setting in its error.
+fn merge_env(mut figment: Figment, env: &HashMap<String, String>) -> Figment {
+    let names = env_names();
+    let mut vars: Vec<_> = env
+        .iter()
+        .filter_map(|(k, v)| names.get(k).map(|(p, d)| (p, d, v)))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(b.0));
+    for (path, default, raw) in vars {
+        let text = serde_json::Value::String(raw.clone());
+        let value = match default {
+            serde_json::Value::Number(_) => {
+                raw.trim().parse::<u64>().map(Into::into).unwrap_or(text)
+            }
+            serde_json::Value::Bool(_) => {
+                raw.trim().parse::<bool>().map(Into::into).unwrap_or(text)
+            }
+            _ => text,
+        };
+        figment = figment.merge(Serialized::global(path, value));
+    }
+    figment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(
+        file: Option<&Path>,
+        pairs: &[(&str, &str)],
+        overrides: &Overrides,
+    ) -> Result<Settings, SettingsError> {
+        Settings::load(file, &env(pairs), overrides)
+    }
+
+    #[test]
+    fn shipped_application_yml_is_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/application.yml");
+        assert_eq!(
+            load(Some(&path), &[], &Overrides::default()).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yml");
+        std::fs::write(
+            &file,
+            "server:\n  port: 9000\nnats:\n  url: nats://file:4222\n",
+        )
+        .unwrap();
+        let s = load(
+            Some(&file),
+            &[
+                ("NACRE_NATS_URL", "nats://env:4222"),
+                ("NACRE_NATS_PASSWORD", "123"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9000);
+        assert_eq!(s.nats.url, "nats://env:4222");
+        assert_eq!(s.nats.password, "123");
+        assert_eq!(s.grpc_port(), 10000);
+        let flags = Overrides {
+            port: Some(7000),
+            data_dir: Some("/tmp/x".into()),
+            ..Default::default()
+        };
+        let s = load(Some(&file), &[("NACRE_SERVER_PORT", "8000")], &flags).unwrap();
+        assert_eq!(
+            (s.server.port, s.data_dir.as_path()),
+            (7000, Path::new("/tmp/x"))
+        );
+    }
+
+    #[test]
+    fn durations_and_nested_names_come_from_the_environment() {
+        let s = load(
+            None,
+            &[
+                ("NACRE_NATS_WRITE_TIMEOUT", "30s"),
+                ("NACRE_NATS_STANDALONE_SYNC_INTERVAL", "2m"),
+                ("NACRE_SERVER_GRPC_PORT", "9999"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.nats.write_timeout, Duration::from_secs(30));
+        assert_eq!(s.nats.standalone.sync_interval, "2m");
+        assert_eq!(s.grpc_port(), 9999);
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let err = load(None, &[("NACRE_SERVER_PORT", "abc")], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port"), "{err}");
+        let err = load(
+            None,
+            &[("NACRE_NATS_REPLICAS", "2"), ("NACRE_NATS_URL", "nats://x")],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nats.replicas"), "{err}");
+        let err = load(None, &[("NACRE_LOG_FORMAT", "xml")], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("log.format"), "{err}");
+        let err = load(
+            None,
+            &[("NACRE_NATS_STANDALONE_SYNC_INTERVAL", "sometimes")],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sync-interval"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yml");
+        std::fs::write(&file, "server:\n  prot: 9000\n").unwrap();
+        let err = load(Some(&file), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+        let missing = load(
+            Some(Path::new("/nonexistent/nacre.yml")),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(missing, SettingsError::File { .. }));
+    }
+}

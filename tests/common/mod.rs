@@ -1,0 +1,299 @@
+//! Test harness: real nats-servers (free port, temporary store) and real `nacre` processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nats-server tests run against: $NACRE_TEST_NATS_SERVER, else the one `make` installed,
+/// else `nats-server` on PATH.
+pub fn nats_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("NACRE_TEST_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let version = std::fs::read_to_string(root.join("NATS_VERSION")).unwrap_or_default();
+    let installed = root.join(format!(".tools/nats-server-{}/nats-server", version.trim()));
+    if installed.exists() {
+        return installed;
+    }
+    PathBuf::from("nats-server")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not open port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A nats-server with JetStream on a free loopback port and a temporary store.
+pub struct NatsServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = NatsServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let store = self.dir.path().join("jetstream");
+        let child = Command::new(nats_server_binary())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed: run `make nats-server`");
+        self.child = Some(child);
+        wait_for_port(self.port, "nats-server");
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url()).await.unwrap()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `nacre serve` process.
+pub struct Nacre {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    env: Vec<(String, String)>,
+    nats_url: Option<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Nacre {
+    /// Standalone mode on a fresh data directory.
+    pub async fn standalone() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut n = Self::spawn(dir, None, vec![]).await;
+        n._tmp = Some(tmp);
+        n
+    }
+
+    /// Standalone mode on a given data directory.
+    pub async fn standalone_in(dir: &Path) -> Self {
+        Self::spawn(dir.to_path_buf(), None, vec![]).await
+    }
+
+    /// Against an external NATS server.
+    pub async fn external(nats: &NatsServer) -> Self {
+        Self::external_with(nats, &[]).await
+    }
+
+    pub async fn external_with(nats: &NatsServer, env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut n = Self::spawn(tmp.path().to_path_buf(), Some(nats.url()), env).await;
+        n._tmp = Some(tmp);
+        n
+    }
+
+    async fn spawn(
+        data_dir: PathBuf,
+        nats_url: Option<String>,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        let mut n = Nacre {
+            child: None,
+            port: free_port(),
+            data_dir,
+            env,
+            nats_url,
+            _tmp: None,
+        };
+        n.start().await;
+        n
+    }
+
+    /// Starts the process (again) with the same port, data directory and settings.
+    pub async fn start(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacre"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--port")
+            .arg(self.port.to_string());
+        cmd.arg("--config")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/application.yml"));
+        if let Some(url) = &self.nats_url {
+            cmd.arg("--nats-url").arg(url);
+        }
+        cmd.env("NACRE_NATS_STANDALONE_BINARY", nats_server_binary());
+        cmd.env("NACRE_NODE_NAME", format!("test-{}", self.port));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("NACRE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.stdin(Stdio::null()).spawn().expect("nacre binary"));
+        self.wait_ready().await;
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    pub async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("nacre exited during start-up: {status}");
+            }
+            if let Ok(r) = client
+                .get(self.url("/nacos/v1/console/health/readiness"))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nacre did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM and wait: a clean stop (which also stops a standalone nats-server child).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "nacre did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The standalone child's pid, from the pid file nats-server writes.
+    pub fn nats_child_pid(&self) -> i32 {
+        std::fs::read_to_string(self.data_dir.join("nats-server.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Nacre {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// POST /nacos/v1/cs/configs, asserting success.
+pub async fn publish(n: &Nacre, data_id: &str, group: &str, content: &str) {
+    let r = http()
+        .post(n.url("/nacos/v1/cs/configs"))
+        .form(&[("dataId", data_id), ("group", group), ("content", content)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "true"),
+        "publish {data_id}"
+    );
+}
+
+/// GET /nacos/v1/cs/configs → (status, body).
+pub async fn get_config(n: &Nacre, data_id: &str, group: &str, tenant: &str) -> (u16, String) {
+    let r = http()
+        .get(n.url("/nacos/v1/cs/configs"))
+        .query(&[("dataId", data_id), ("group", group), ("tenant", tenant)])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Polls until `f` holds or 10 s pass.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
