@@ -50,16 +50,17 @@ async fn serve(
     url: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let client = backbone::connect(settings, url).await?;
+    let connection = backbone::connect(settings, url).await?;
+    let client = connection.client.clone();
     let backbone = Backbone::open(settings, client.clone()).await?;
     tracing::info!(stream = %backbone.stream_name, replicas = settings.nats.replicas, "event stream ready");
 
     let model = Arc::new(Model::new());
-    let follower = tokio::spawn(
-        model
-            .clone()
-            .follow(backbone.js.clone(), backbone.stream_name.clone()),
-    );
+    let follower = tokio::spawn(model.clone().follow(
+        backbone.js.clone(),
+        backbone.stream_name.clone(),
+        connection.connects,
+    ));
     let projector = tokio::spawn(projector::run(
         backbone.clone(),
         model.clone(),

@@ -6,6 +6,7 @@ pub mod supervisor;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
+use tokio::sync::watch;
 
 use crate::core::event::SUBJECT_PREFIX;
 use crate::settings::Settings;
@@ -51,9 +52,17 @@ pub struct Backbone {
     pub leases: kv::Store,
 }
 
-/// Connects with the configured credentials and TLS, retrying until `patience` runs out.
-pub async fn connect(settings: &Settings, url: &str) -> Result<async_nats::Client, BackboneError> {
+/// A client and a counter of its (re)connections, so consumers can resume at once after the
+/// server comes back rather than waiting for missed heartbeats.
+pub struct Connection {
+    pub client: async_nats::Client,
+    pub connects: watch::Receiver<u64>,
+}
+
+/// Connects with the configured credentials and TLS, waiting up to 30 s for a first connection.
+pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, BackboneError> {
     let nats = &settings.nats;
+    let (connected, connects) = watch::channel(0u64);
     let err = |reason: String| BackboneError::Connect {
         url: url.to_owned(),
         reason,
@@ -62,11 +71,17 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<async_nats::Clien
         .name(format!("nacre {}", settings.node_name()))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
-                async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                other => tracing::debug!(%other, "NATS client event"),
+        .event_callback(move |event| {
+            let connected = connected.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    async_nats::Event::Connected => {
+                        tracing::info!("connected to NATS");
+                        connected.send_modify(|n| *n += 1);
+                    }
+                    other => tracing::debug!(%other, "NATS client event"),
+                }
             }
         });
     if !nats.user.is_empty() {
@@ -98,7 +113,7 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<async_nats::Clien
     }
     let connect = options.connect(url);
     match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Ok(Ok(client)) => Ok(client),
+        Ok(Ok(client)) => Ok(Connection { client, connects }),
         Ok(Err(e)) => Err(err(e.to_string())),
         Err(_) => Err(err("no connection within 30 s".into())),
     }

@@ -13,6 +13,10 @@ use bytes::Bytes;
 
 use super::event::Envelope;
 
+/// How long one attempt waits for its ack. A lost ack is retried with the same `Nats-Msg-Id`,
+/// which the stream deduplicates, so waiting longer would only delay recovery.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
 /// What the stream must hold for the append to be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -63,12 +67,13 @@ impl EventLog {
                 .send_publish(envelope.subject.clone(), publish)
                 .await
             {
-                Ok(ack) => match ack.await {
-                    Ok(ack) => return Ok(ack.sequence),
-                    Err(e) => match e.kind() {
+                Ok(ack) => match tokio::time::timeout(ACK_WAIT, ack).await {
+                    Ok(Ok(ack)) => return Ok(ack.sequence),
+                    Ok(Err(e)) => match e.kind() {
                         PublishErrorKind::WrongLastSequence => return Err(AppendError::Conflict),
                         _ => e.to_string(),
                     },
+                    Err(_) => format!("no acknowledgement within {ACK_WAIT:?}"),
                 },
                 Err(e) => match e.kind() {
                     PublishErrorKind::MaxPayloadExceeded => return Err(AppendError::TooLarge),

@@ -12,6 +12,8 @@ use tokio::sync::{broadcast, watch};
 use super::event::{Envelope, SUBJECT_PREFIX};
 use super::state::{Change, State};
 
+const RECONNECTED: &str = "reconnected";
+
 /// One applied event, as the change feed announces it.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -107,11 +109,27 @@ impl Model {
     }
 
     /// Replays the stream from where the model stands and follows it for ever.
-    pub async fn follow(self: Arc<Self>, js: async_nats::jetstream::Context, stream_name: String) {
+    /// `connects` ticks on every (re)connection: the consumer is then recreated at once, since a
+    /// restarted server may have lost it.
+    pub async fn follow(
+        self: Arc<Self>,
+        js: async_nats::jetstream::Context,
+        stream_name: String,
+        mut connects: watch::Receiver<u64>,
+    ) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.clone().follow_once(&js, &stream_name).await {
+            connects.mark_unchanged();
+            match self
+                .clone()
+                .follow_once(&js, &stream_name, &mut connects)
+                .await
+            {
                 Ok(()) => return,
+                Err(e) if e == RECONNECTED => {
+                    tracing::info!("reconnected to NATS; resuming the event feed");
+                    backoff = Duration::from_millis(100);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "event feed interrupted; resuming");
                     tokio::time::sleep(backoff).await;
@@ -125,6 +143,7 @@ impl Model {
         self: Arc<Self>,
         js: &async_nats::jetstream::Context,
         stream_name: &str,
+        connects: &mut watch::Receiver<u64>,
     ) -> Result<(), String> {
         let stream = js
             .get_stream(stream_name)
@@ -151,8 +170,14 @@ impl Model {
             .await
             .map_err(|e| e.to_string())?;
         let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| e.to_string())?;
+        loop {
+            let message = tokio::select! {
+                next = messages.next() => match next {
+                    Some(message) => message.map_err(|e| e.to_string())?,
+                    None => return Err("the ordered consumer ended".into()),
+                },
+                _ = connects.changed() => return Err(RECONNECTED.into()),
+            };
             let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
             match serde_json::from_slice::<Envelope>(&message.payload) {
                 Ok(envelope) => self.apply(seq, &envelope),
@@ -171,6 +196,5 @@ impl Model {
                 self.set_health(Health::Live);
             }
         }
-        Err("the ordered consumer ended".into())
     }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
@@ -114,13 +115,34 @@ pub async fn run(backbone: Backbone, model: Arc<Model>, node: String) {
         {
             Ok(revision) => {
                 tracing::info!("this node now projects the views");
-                if let Err(e) = project(&backbone, &model, &node, revision).await {
-                    tracing::warn!(error = %e, "stopped projecting the views");
+                let mut lease = revision;
+                // A failed view write sends the holder back to reconciling; only losing the
+                // lease hands the work to another node.
+                loop {
+                    match project(&backbone, &model, &node, &mut lease).await {
+                        Ok(never) => match never {},
+                        Err(Stop::LeaseLost(e)) => {
+                            tracing::warn!(error = %e, "stopped projecting the views");
+                            break;
+                        }
+                        Err(Stop::Failed(e)) => {
+                            tracing::info!(error = %e, "view projection interrupted; reconciling again");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
                 }
             }
             Err(_) => tokio::time::sleep(LEASE_TTL / 3).await,
         }
     }
+}
+
+/// Why a holder stopped projecting.
+enum Stop {
+    /// Another node holds the lease now (or this one cannot renew it).
+    LeaseLost(String),
+    /// A view read or write failed; the holder reconciles again.
+    Failed(String),
 }
 
 struct Writer<'a> {
@@ -186,28 +208,28 @@ async fn project(
     backbone: &Backbone,
     model: &Arc<Model>,
     node: &str,
-    mut lease: u64,
-) -> Result<(), String> {
+    lease: &mut u64,
+) -> Result<std::convert::Infallible, Stop> {
     let mut feed = model.subscribe();
     let mut writer = Writer {
         backbone,
         revisions: HashMap::new(),
     };
-    reconcile(&mut writer, model).await?;
+    reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
     let mut renew = tokio::time::interval(LEASE_TTL / 3);
     renew.tick().await;
     loop {
         tokio::select! {
             _ = renew.tick() => {
-                lease = backbone.leases.update(LEASE_KEY, Bytes::from(node.to_owned()), lease).await
-                    .map_err(|e| format!("lost the projector lease: {e}"))?;
+                *lease = backbone.leases.update(LEASE_KEY, Bytes::from(node.to_owned()), *lease).await
+                    .map_err(|e| Stop::LeaseLost(e.to_string()))?;
             }
             received = feed.recv() => {
                 let mut changes = Vec::new();
                 match received {
                     Ok(applied) => changes.push(applied.change.clone()),
-                    Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await?; continue; }
-                    Err(RecvError::Closed) => return Err("change feed closed".into()),
+                    Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await.map_err(Stop::Failed)?; continue; }
+                    Err(RecvError::Closed) => return Err(Stop::LeaseLost("change feed closed".into())),
                 }
                 // Coalesce whatever else is waiting: only each key's latest state matters.
                 while let Ok(applied) = feed.try_recv() {
@@ -222,7 +244,7 @@ async fn project(
                 for (bucket, key, value) in writes {
                     if let Err(e) = writer.write(bucket, key, value).await {
                         tracing::info!(error = %e, "re-reading the views");
-                        reconcile(&mut writer, model).await?;
+                        reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
                         break;
                     }
                 }
