@@ -1,5 +1,365 @@
-pub async fn run(_a: BenchArgs) -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! `nacre bench`: throughput and latency of config GET and POST, beside the baselines they are
+//! judged against — a bare axum handler (what GET from memory should approach) and raw JetStream
+//! publish + ack on the same nats-server (what an acknowledged POST should approach).
+//!
+//! Without `--addr` it starts a standalone Nacre (a child process of this binary, on a temporary
+//! data directory) and measures everything; with `--addr` it measures GET and POST against a
+//! running Nacre.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// A running Nacre to measure; without it a standalone one is started.
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// How long each phase runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Distinct configs read and written.
+    #[arg(long, default_value_t = 100)]
+    pub keys: usize,
+    /// Config content size in bytes.
+    #[arg(long, default_value_t = 200)]
+    pub content_bytes: usize,
+    /// nats-server for the standalone run (default: $NACRE_NATS_STANDALONE_BINARY or PATH).
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
 }
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+
+/// Latencies of one phase, in microseconds.
+struct Phase {
+    name: &'static str,
+    latencies: Vec<u32>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn row(&mut self) -> String {
+        self.latencies.sort_unstable();
+        let pct = |p: f64| {
+            let i = ((self.latencies.len() as f64 * p) as usize)
+                .min(self.latencies.len().saturating_sub(1));
+            self.latencies.get(i).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        let rate = self.latencies.len() as f64 / self.elapsed.as_secs_f64();
+        format!(
+            "| {:<34} | {:>9} | {:>10.0} | {:>8.2} | {:>8.2} | {:>6} |",
+            self.name,
+            self.latencies.len(),
+            rate,
+            pct(0.50),
+            pct(0.99),
+            self.errors
+        )
+    }
+}
+
+/// Runs `op` from `concurrency` workers for `duration`.
+async fn drive<F, Fut>(name: &'static str, concurrency: usize, duration: Duration, op: F) -> Phase
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let counter = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, counter, errors) = (op.clone(), counter.clone(), errors.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(16_384);
+                while Instant::now() < deadline {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    if op(i).await {
+                        latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap_or_default());
+    }
+    Phase {
+        name,
+        latencies,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A bare axum GET handler on its own runtime: the ceiling for serving from memory.
+fn start_baseline(body: Bytes) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Runtime::new() else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            let app = axum::Router::new().route(
+                "/c",
+                axum::routing::get(move || async move { body.clone() }),
+            );
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    Ok(port)
+}
+
+pub async fn run(args: BenchArgs) -> ExitCode {
+    match bench(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nacre bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bench(args: BenchArgs) -> Result<(), String> {
+    let content: String = "x".repeat(args.content_bytes);
+    let mut child = None;
+    let mut tmp = None;
+    let mut nats_url = None;
+    let base = match &args.addr {
+        Some(addr) => addr.trim_end_matches('/').to_owned(),
+        None => {
+            let dir = tempfile_dir()?;
+            let port = free_port().map_err(|e| e.to_string())?;
+            let nats_port = free_port().map_err(|e| e.to_string())?;
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let mut cmd = std::process::Command::new(exe);
+            cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
+                .arg(dir.as_ref());
+            cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
+                .env("RUST_LOG", "warn");
+            if let Some(bin) = &args.nats_server {
+                cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
+            }
+            child = Some(KillOnDrop(
+                cmd.spawn()
+                    .map_err(|e| format!("cannot start nacre: {e}"))?,
+            ));
+            tmp = Some(dir);
+            nats_url = Some(format!("nats://127.0.0.1:{nats_port}"));
+            format!("http://127.0.0.1:{port}")
+        }
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()
+        .map_err(|e| e.to_string())?;
+    wait_ready(&http, &base).await?;
+
+    // Seed the configs GET reads.
+    for k in 0..args.keys {
+        let form = [
+            ("dataId", format!("bench-{k}")),
+            ("group", "BENCH".into()),
+            ("content", content.clone()),
+        ];
+        let r = http
+            .post(format!("{base}/nacos/v1/cs/configs"))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("seeding failed: {}", r.status()));
+        }
+    }
+
+    println!(
+        "nacre bench: concurrency {}, {:?} per phase, {} keys, {}-byte content, {} cores",
+        args.concurrency,
+        args.duration,
+        args.keys,
+        args.content_bytes,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "| {:<34} | {:>9} | {:>10} | {:>8} | {:>8} | {:>6} |",
+        "phase", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    println!(
+        "|{:-<36}|{:->11}|{:->12}|{:->10}|{:->10}|{:->8}|",
+        "", "", "", "", "", ""
+    );
+
+    if args.addr.is_none() {
+        let port = start_baseline(Bytes::from(content.clone())).map_err(|e| e.to_string())?;
+        let (h, url) = (http.clone(), format!("http://127.0.0.1:{port}/c"));
+        let mut phase = drive(
+            "baseline: bare axum GET",
+            args.concurrency,
+            args.duration,
+            move |_| get_ok(h.clone(), url.clone()),
+        )
+        .await;
+        println!("{}", phase.row());
+    }
+
+    let (h, b, keys) = (http.clone(), base.clone(), args.keys as u64);
+    let mut phase = drive(
+        "config GET /nacos/v1/cs/configs",
+        args.concurrency,
+        args.duration,
+        move |i| {
+            get_ok(
+                h.clone(),
+                format!(
+                    "{b}/nacos/v1/cs/configs?dataId=bench-{}&group=BENCH",
+                    i % keys
+                ),
+            )
+        },
+    )
+    .await;
+    println!("{}", phase.row());
+
+    let (h, b, c) = (http.clone(), base.clone(), content.clone());
+    let mut phase = drive(
+        "config POST /nacos/v1/cs/configs",
+        args.concurrency,
+        args.duration,
+        move |i| {
+            let (h, url) = (h.clone(), format!("{b}/nacos/v1/cs/configs"));
+            let form = [
+                ("dataId", format!("bench-{}", i % keys)),
+                ("group", "BENCH".into()),
+                ("content", format!("{c}{i}")),
+            ];
+            async move {
+                matches!(h.post(&url).form(&form).send().await, Ok(r) if r.status().is_success())
+            }
+        },
+    )
+    .await;
+    println!("{}", phase.row());
+
+    if let Some(url) = nats_url {
+        let client = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: "NACRE_BENCH".into(),
+                subjects: vec!["nacre-bench.>".into()],
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let payload = Bytes::from(content.clone());
+        let mut phase = drive(
+            "baseline: JetStream publish+ack",
+            args.concurrency,
+            args.duration,
+            move |i| {
+                let (js, payload) = (js.clone(), payload.clone());
+                async move {
+                    match js
+                        .publish(format!("nacre-bench.{}", i % keys), payload)
+                        .await
+                    {
+                        Ok(ack) => ack.await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            },
+        )
+        .await;
+        println!("{}", phase.row());
+        drop(stream);
+    }
+    drop(child);
+    drop(tmp);
+    Ok(())
+}
+
+/// A GET that succeeded and whose body was read in full.
+async fn get_ok(http: reqwest::Client, url: String) -> bool {
+    match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http
+            .get(format!("{base}/nacos/v1/console/health/readiness"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{base} did not become ready"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A temporary data directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<TempDir, String> {
+    let dir = std::env::temp_dir().join(format!("nacre-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(TempDir(dir))
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SIGTERM for a clean stop (the child stops its own nats-server), then reap it.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}

@@ -2,12 +2,13 @@
 //! ordered consumer, plus the change feed every notifier (HTTP long polling, gRPC push, Consul
 //! blocking queries) listens to. Reads never leave the process.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use super::event::{Envelope, SUBJECT_PREFIX};
 use super::state::{Change, State};
@@ -34,6 +35,9 @@ pub enum Health {
 pub struct Model {
     state: RwLock<State>,
     applied: watch::Sender<u64>,
+    /// Writers waiting to read their own write, by the sequence they wait for. Each is woken
+    /// once, when its sequence is applied (a watch channel would wake all of them per event).
+    waiters: Mutex<BTreeMap<u64, Vec<oneshot::Sender<()>>>>,
     health: watch::Sender<Health>,
     changes: broadcast::Sender<Arc<Applied>>,
 }
@@ -49,6 +53,7 @@ impl Model {
         Self {
             state: RwLock::new(State::default()),
             applied: watch::channel(0).0,
+            waiters: Mutex::new(BTreeMap::new()),
             health: watch::channel(Health::Loading).0,
             changes: broadcast::channel(65_536).0,
         }
@@ -84,6 +89,14 @@ impl Model {
             state.apply(seq, envelope)
         };
         self.applied.send_replace(seq.max(self.applied()));
+        let ready = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let later = waiters.split_off(&(seq + 1));
+            std::mem::replace(&mut *waiters, later)
+        };
+        for tx in ready.into_values().flatten() {
+            let _ = tx.send(());
+        }
         if let Some(change) = change {
             let _ = self.changes.send(Arc::new(Applied { seq, change }));
         }

@@ -26,6 +26,8 @@ use super::state::{Change, ConfigKey, State};
 use crate::backbone::{Backbone, LEASE_TTL};
 
 const LEASE_KEY: &str = "projector";
+/// How long a burst of changes gathers before the projector writes it.
+const FLUSH_DELAY: Duration = Duration::from_millis(100);
 
 /// The view contents the fold implies: bucket → key → JSON value.
 pub type Views = BTreeMap<&'static str, BTreeMap<String, Bytes>>;
@@ -159,48 +161,61 @@ impl Writer<'_> {
         }
     }
 
-    /// Makes one view entry equal `value` (None: absent), conditional on the revision last seen.
-    async fn write(
+    /// Makes view entries equal their values (None: absent), each conditional on the revision
+    /// last seen, up to 64 in flight. Reports the first failure after recording every success.
+    async fn write_all(
         &mut self,
-        bucket: &'static str,
-        key: String,
-        value: Option<Bytes>,
+        writes: Vec<(&'static str, String, Option<Bytes>)>,
     ) -> Result<(), String> {
-        let slot = (bucket, key);
-        let known = self.revisions.get(&slot).copied();
-        let store = self.store(bucket);
-        let result = match (value, known) {
-            (Some(v), Some(rev)) => store
-                .update(&slot.1, v, rev)
-                .await
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            (Some(v), None) => store
-                .create(&slot.1, v)
-                .await
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            (None, Some(rev)) => store
-                .delete_expect_revision(&slot.1, Some(rev))
-                .await
-                .map(|_| None)
-                .map_err(|e| e.to_string()),
-            (None, None) => Ok(None),
-        };
-        match result {
-            Ok(Some(rev)) => {
-                self.revisions.insert(slot, rev);
-                Ok(())
+        let jobs: Vec<_> = writes
+            .into_iter()
+            .map(|(bucket, key, value)| {
+                let known = self.revisions.get(&(bucket, key.clone())).copied();
+                let store = self.store(bucket).clone();
+                async move {
+                    let result = match (value, known) {
+                        (Some(v), Some(rev)) => store
+                            .update(&key, v, rev)
+                            .await
+                            .map(Some)
+                            .map_err(|e| e.to_string()),
+                        (Some(v), None) => store
+                            .create(&key, v)
+                            .await
+                            .map(Some)
+                            .map_err(|e| e.to_string()),
+                        (None, Some(rev)) => store
+                            .delete_expect_revision(&key, Some(rev))
+                            .await
+                            .map(|_| None)
+                            .map_err(|e| e.to_string()),
+                        (None, None) => Ok(None),
+                    };
+                    (bucket, key, result)
+                }
+            })
+            .collect();
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for (bucket, key, result) in results {
+            match result {
+                Ok(Some(rev)) => {
+                    self.revisions.insert((bucket, key), rev);
+                }
+                Ok(None) => {
+                    self.revisions.remove(&(bucket, key));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(format!(
+                        "view write to {bucket}/{key} conflicted or failed: {e}"
+                    ));
+                }
             }
-            Ok(None) => {
-                self.revisions.remove(&slot);
-                Ok(())
-            }
-            Err(e) => Err(format!(
-                "view write to {}/{} conflicted or failed: {e}",
-                slot.0, slot.1
-            )),
         }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -231,7 +246,9 @@ async fn project(
                     Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await.map_err(Stop::Failed)?; continue; }
                     Err(RecvError::Closed) => return Err(Stop::LeaseLost("change feed closed".into())),
                 }
-                // Coalesce whatever else is waiting: only each key's latest state matters.
+                // Let a burst gather, then coalesce it: only each key's latest state matters, and
+                // every view write costs the backbone a stored message.
+                tokio::time::sleep(FLUSH_DELAY).await;
                 while let Ok(applied) = feed.try_recv() {
                     changes.push(applied.change.clone());
                 }
@@ -241,12 +258,9 @@ async fn project(
                     let state = model.read();
                     changes.iter().map(|c| expected_entry(&state, c)).collect()
                 };
-                for (bucket, key, value) in writes {
-                    if let Err(e) = writer.write(bucket, key, value).await {
-                        tracing::info!(error = %e, "re-reading the views");
-                        reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
-                        break;
-                    }
+                if let Err(e) = writer.write_all(writes).await {
+                    tracing::info!(error = %e, "re-reading the views");
+                    reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
                 }
             }
         }
@@ -263,18 +277,19 @@ async fn reconcile(writer: &mut Writer<'_>, model: &Model) -> Result<(), String>
         for (key, (_, rev)) in &actual {
             writer.revisions.insert((bucket, key.clone()), *rev);
         }
-        for (key, value) in &wanted {
-            if actual.get(key).map(|(v, _)| v) != Some(value) {
-                writer
-                    .write(bucket, key.clone(), Some(value.clone()))
-                    .await?;
-                fixed += 1;
-            }
-        }
-        for key in actual.keys().filter(|k| !wanted.contains_key(*k)) {
-            writer.write(bucket, key.clone(), None).await?;
-            fixed += 1;
-        }
+        let mut writes: Vec<_> = wanted
+            .iter()
+            .filter(|(key, value)| actual.get(*key).map(|(v, _)| v) != Some(*value))
+            .map(|(key, value)| (bucket, key.clone(), Some(value.clone())))
+            .collect();
+        writes.extend(
+            actual
+                .keys()
+                .filter(|k| !wanted.contains_key(*k))
+                .map(|key| (bucket, key.clone(), None)),
+        );
+        fixed += writes.len();
+        writer.write_all(writes).await?;
     }
     tracing::info!(fixed, "views reconciled with the event stream");
     Ok(())

@@ -1,0 +1,50 @@
+# Nacre — two commands on a fresh machine:
+#   make run    installs a nats-server if none is on PATH, builds, starts Nacre standalone on 127.0.0.1:8848
+#   make test   the same install, then every test (against the pinned newest nats-server and the 2.10 floor)
+
+NATS_VERSION       := $(shell cat NATS_VERSION)
+NATS_FLOOR_VERSION := 2.10.26
+TOOLS              := $(CURDIR)/.tools
+NATS_BIN           := $(TOOLS)/nats-server-$(NATS_VERSION)/nats-server
+NATS_FLOOR_BIN     := $(TOOLS)/nats-server-$(NATS_FLOOR_VERSION)/nats-server
+CARGO              ?= cargo
+
+.PHONY: run test nats-server nats-server-floor build release lint bench clean
+
+# The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
+RUN_NATS := $(shell command -v nats-server 2>/dev/null)
+ifeq ($(RUN_NATS),)
+RUN_NATS := $(NATS_BIN)
+RUN_NATS_DEP := nats-server
+endif
+
+run: $(RUN_NATS_DEP)
+	$(CARGO) build --release
+	NACRE_NATS_STANDALONE_BINARY=$(RUN_NATS) ./target/release/nacre serve
+
+nats-server: $(NATS_BIN)
+nats-server-floor: $(NATS_FLOOR_BIN)
+
+$(TOOLS)/nats-server-%/nats-server:
+	./scripts/install-nats-server.sh $*
+
+build:
+	$(CARGO) build --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Every test against the newest pinned nats-server, then the integration tests again against the
+# 2.10 floor.
+test: nats-server nats-server-floor lint
+	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(CARGO) test --all-targets
+	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(CARGO) test --test '*'
+
+bench: nats-server
+	$(CARGO) build --release
+	NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) ./target/release/nacre bench
+
+clean:
+	$(CARGO) clean
+	rm -rf $(TOOLS)
