@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::backbone::{self, Backbone, supervisor};
 use crate::core::model::Model;
-use crate::core::{Core, Limits, projector};
+use crate::core::{Core, CoreOptions, projector};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ async fn serve(
     let follower = tokio::spawn(model.clone().follow(
         backbone.js.clone(),
         backbone.stream_name.clone(),
-        connection.connects,
+        connection.connects.clone(),
     ));
     let projector = tokio::spawn(projector::run(
         backbone.clone(),
@@ -70,12 +70,11 @@ async fn serve(
         model,
         backbone.js.clone(),
         backbone.stream_name.clone(),
-        node,
-        settings.nats.write_timeout,
-        Limits {
-            max_content_bytes: settings.config.max_content_bytes,
-        },
+        CoreOptions::from_settings(settings),
     );
+    let beats = tokio::spawn(core.clone().follow_beats());
+    let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
+    let checker = tokio::spawn(core.clone().check_liveness(settings.naming.check_interval));
 
     let addr = format!("{}:{}", settings.server.bind, settings.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -94,6 +93,9 @@ async fn serve(
     .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server stopped with an error");
+    }
+    for task in [beats, grace, checker] {
+        task.abort();
     }
     follower.abort();
     projector.abort();

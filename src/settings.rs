@@ -21,7 +21,36 @@ pub struct Settings {
     pub server: ServerSettings,
     pub nats: NatsSettings,
     pub config: ConfigSettings,
+    pub naming: NamingSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NamingSettings {
+    /// Heartbeat interval told to clients (per instance: metadata preserved.heart.beat.interval).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Silence after which an ephemeral instance turns unhealthy (preserved.heart.beat.timeout).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Duration,
+    /// Silence after which an ephemeral instance is removed (preserved.ip.delete.timeout).
+    #[serde(with = "humantime_serde")]
+    pub delete_timeout: Duration,
+    /// How often each node looks for silent instances.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+impl Default for NamingSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(15),
+            delete_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +143,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             nats: NatsSettings::default(),
             config: ConfigSettings::default(),
+            naming: NamingSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -319,6 +349,16 @@ impl Settings {
         }
         if self.config.max_content_bytes == 0 {
             return invalid("config.max-content-bytes", "must be at least 1");
+        }
+        let naming = &self.naming;
+        if naming.heartbeat_timeout.is_zero() || naming.delete_timeout < naming.heartbeat_timeout {
+            return invalid(
+                "naming.delete-timeout",
+                "must be at least naming.heartbeat-timeout, which must be above 0",
+            );
+        }
+        if naming.check_interval.is_zero() || naming.heartbeat_interval.is_zero() {
+            return invalid("naming.check-interval", "intervals must be above 0");
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "must be `text` or `json`");

@@ -15,6 +15,8 @@ use crate::settings::Settings;
 pub const CONFIGS_BUCKET: &str = "nacre-configs";
 /// KV bucket holding the namespace view (key `<ns>`).
 pub const NAMESPACES_BUCKET: &str = "nacre-namespaces";
+/// KV bucket holding the service view (key `<ns>.<group>.<service>`, instances inside).
+pub const SERVICES_BUCKET: &str = "nacre-services";
 /// KV bucket of short-lived leases (which node projects the views).
 pub const LEASES_BUCKET: &str = "nacre-leases";
 /// How long a lease lives without being renewed.
@@ -49,6 +51,7 @@ pub struct Backbone {
     pub stream_name: String,
     pub configs: kv::Store,
     pub namespaces: kv::Store,
+    pub services: kv::Store,
     pub leases: kv::Store,
 }
 
@@ -182,8 +185,17 @@ impl Backbone {
             Duration::ZERO,
         )
         .await?;
+        let services = bucket(
+            &js,
+            SERVICES_BUCKET,
+            "Nacre service view",
+            replicas,
+            Duration::ZERO,
+        )
+        .await?;
         let leases = bucket(&js, LEASES_BUCKET, "Nacre leases", replicas, LEASE_TTL).await?;
         Ok(Self {
+            services,
             client,
             js,
             stream_name,

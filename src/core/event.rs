@@ -7,6 +7,8 @@
 //! `nacreschema` (envelope schema version) and `nacreactor` (who made the change). `data` holds the
 //! type's payload. The stream sequence is not in the envelope: JetStream assigns it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +72,23 @@ pub enum Event {
     NamespaceUpdated(NamespaceData),
     #[serde(rename = "nacre.namespace.deleted.v1")]
     NamespaceDeleted(NamespaceRef),
+    #[serde(rename = "nacre.service.created.v1")]
+    ServiceCreated(ServiceData),
+    #[serde(rename = "nacre.service.updated.v1")]
+    ServiceUpdated(ServiceData),
+    #[serde(rename = "nacre.service.deleted.v1")]
+    ServiceDeleted(ServiceRef),
+    /// An instance registered (or re-registered): its full state.
+    #[serde(rename = "nacre.instance.registered.v1")]
+    InstanceRegistered(InstanceData),
+    /// An instance's settings changed: its full state.
+    #[serde(rename = "nacre.instance.updated.v1")]
+    InstanceUpdated(InstanceData),
+    #[serde(rename = "nacre.instance.deregistered.v1")]
+    InstanceDeregistered(InstanceRef),
+    /// A health transition (heartbeats themselves are never events).
+    #[serde(rename = "nacre.instance.health.v1")]
+    InstanceHealth(InstanceHealth),
 }
 
 impl Event {
@@ -83,6 +102,15 @@ impl Event {
                 namespace_subject(&n.namespace)
             }
             Event::NamespaceDeleted(n) => namespace_subject(&n.namespace),
+            Event::ServiceCreated(s) | Event::ServiceUpdated(s) => {
+                service_subject(&s.namespace, &s.group, &s.service)
+            }
+            Event::ServiceDeleted(s) => service_subject(&s.namespace, &s.group, &s.service),
+            Event::InstanceRegistered(i) | Event::InstanceUpdated(i) => {
+                service_subject(&i.namespace, &i.group, &i.service)
+            }
+            Event::InstanceDeregistered(i) => service_subject(&i.namespace, &i.group, &i.service),
+            Event::InstanceHealth(i) => service_subject(&i.namespace, &i.group, &i.service),
         }
     }
 }
@@ -92,6 +120,14 @@ pub fn config_subject(namespace: &str, group: &str, data_id: &str) -> String {
     format!(
         "{SUBJECT_PREFIX}.cfg.{}",
         names::join(&[namespace, group, data_id])
+    )
+}
+
+/// `nacre.evt.svc.<namespace>.<group>.<service>`: services and all their instances' changes.
+pub fn service_subject(namespace: &str, group: &str, service: &str) -> String {
+    format!(
+        "{SUBJECT_PREFIX}.svc.{}",
+        names::join(&[namespace, group, service])
     )
 }
 
@@ -153,6 +189,80 @@ pub struct NamespaceData {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceRef {
     pub namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceData {
+    pub namespace: String,
+    pub group: String,
+    pub service: String,
+    pub protect_threshold: f64,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Nacos' selector as JSON text (`{"type":"none"}` by default).
+    #[serde(default)]
+    pub selector: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub group: String,
+    pub service: String,
+}
+
+/// An instance's full state as registered or updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceSpec {
+    pub ip: String,
+    pub port: u16,
+    pub cluster: String,
+    pub weight: f64,
+    pub enabled: bool,
+    pub healthy: bool,
+    pub ephemeral: bool,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub instance_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceData {
+    pub namespace: String,
+    pub group: String,
+    pub service: String,
+    pub instance: InstanceSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRef {
+    pub namespace: String,
+    pub group: String,
+    pub service: String,
+    pub ip: String,
+    pub port: u16,
+    pub cluster: String,
+    /// `client` (asked to deregister), `expired` (no heartbeat), `connection-closed` (gRPC).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceHealth {
+    pub namespace: String,
+    pub group: String,
+    pub service: String,
+    pub ip: String,
+    pub port: u16,
+    pub cluster: String,
+    pub healthy: bool,
 }
 
 #[cfg(test)]

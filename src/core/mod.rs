@@ -5,11 +5,14 @@ pub mod configs;
 pub mod error;
 pub mod event;
 pub mod history;
+pub mod liveness;
 pub mod log;
 pub mod model;
 pub mod names;
 pub mod namespaces;
+pub mod naming;
 pub mod projector;
+pub mod registry;
 pub mod state;
 pub mod validate;
 
@@ -31,6 +34,43 @@ pub struct Core {
     /// `nacre/<node name>`, the CloudEvents `source` of this node's events.
     source: String,
     pub limits: Limits,
+    /// Last heartbeat of each ephemeral instance seen by this node.
+    pub beats: Arc<liveness::BeatTable>,
+    pub timeouts: liveness::Timeouts,
+    /// This node's place, for locality-first instance lists.
+    pub locality: naming::Locality,
+}
+
+/// What the core takes from the settings.
+#[derive(Debug, Clone)]
+pub struct CoreOptions {
+    pub node: String,
+    pub write_timeout: Duration,
+    pub limits: Limits,
+    pub timeouts: liveness::Timeouts,
+    pub locality: naming::Locality,
+}
+
+impl CoreOptions {
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        Self {
+            node: settings.node_name(),
+            write_timeout: settings.nats.write_timeout,
+            limits: Limits {
+                max_content_bytes: settings.config.max_content_bytes,
+            },
+            timeouts: liveness::Timeouts {
+                beat_interval: settings.naming.heartbeat_interval,
+                unhealthy_after: settings.naming.heartbeat_timeout,
+                delete_after: settings.naming.delete_timeout,
+            },
+            locality: naming::Locality {
+                datacenter: settings.node.datacenter.clone(),
+                region: settings.node.region.clone(),
+                zone: settings.node.zone.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,17 +104,18 @@ impl Core {
         model: Arc<Model>,
         js: async_nats::jetstream::Context,
         stream_name: String,
-        node: &str,
-        write_timeout: Duration,
-        limits: Limits,
+        options: CoreOptions,
     ) -> Self {
         Self {
             model,
-            log: EventLog::new(js.clone(), write_timeout),
+            log: EventLog::new(js.clone(), options.write_timeout),
             js,
             stream_name,
-            source: format!("nacre/{node}"),
-            limits,
+            source: format!("nacre/{}", options.node),
+            limits: options.limits,
+            beats: Arc::default(),
+            timeouts: options.timeouts,
+            locality: options.locality,
         }
     }
 

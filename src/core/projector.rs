@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::model::Model;
 use super::names;
+use super::registry::ServiceKey;
 use super::state::{Change, ConfigKey, State};
 use crate::backbone::{Backbone, LEASE_TTL};
 
@@ -37,6 +38,11 @@ pub fn config_view_key(key: &ConfigKey) -> String {
     names::join(&[&key.namespace, &key.group, &key.data_id])
 }
 
+/// Key of a service in the services view.
+pub fn service_view_key(key: &ServiceKey) -> String {
+    names::join(&[&key.namespace, &key.group, &key.service])
+}
+
 /// What the views must hold for `state`.
 pub fn expected_views(state: &State) -> Views {
     let mut views = Views::new();
@@ -44,6 +50,12 @@ pub fn expected_views(state: &State) -> Views {
     for entry in state.live_configs() {
         if let Ok(json) = serde_json::to_vec(entry.as_ref()) {
             configs.insert(config_view_key(&entry.key), Bytes::from(json));
+        }
+    }
+    let services = views.entry(crate::backbone::SERVICES_BUCKET).or_default();
+    for entry in state.registry.values().filter(|e| e.visible()) {
+        if let Ok(json) = serde_json::to_vec(entry) {
+            services.insert(service_view_key(&entry.key), Bytes::from(json));
         }
     }
     let namespaces = views.entry(crate::backbone::NAMESPACES_BUCKET).or_default();
@@ -64,6 +76,16 @@ fn expected_entry(state: &State, change: &Change) -> (&'static str, String, Opti
             state
                 .config(key)
                 .and_then(|e| serde_json::to_vec(e.as_ref()).ok())
+                .map(Bytes::from),
+        ),
+        Change::Service(key) => (
+            crate::backbone::SERVICES_BUCKET,
+            service_view_key(key),
+            state
+                .registry
+                .get(key)
+                .filter(|e| e.visible())
+                .and_then(|e| serde_json::to_vec(e).ok())
                 .map(Bytes::from),
         ),
         Change::Namespace(id) => (
@@ -154,10 +176,10 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn store(&self, bucket: &str) -> &kv::Store {
-        if bucket == crate::backbone::NAMESPACES_BUCKET {
-            &self.backbone.namespaces
-        } else {
-            &self.backbone.configs
+        match bucket {
+            crate::backbone::NAMESPACES_BUCKET => &self.backbone.namespaces,
+            crate::backbone::SERVICES_BUCKET => &self.backbone.services,
+            _ => &self.backbone.configs,
         }
     }
 

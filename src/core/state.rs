@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Envelope, Event};
+use super::registry::{self, Registry, ServiceKey};
 
 /// The namespace that always exists. Nacos treats `""` and `"public"` as the same namespace.
 pub const PUBLIC_NAMESPACE: &str = "public";
@@ -83,6 +84,7 @@ pub struct NamespaceEntry {
 pub enum Change {
     Config(ConfigKey),
     Namespace(String),
+    Service(ServiceKey),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +93,8 @@ pub struct State {
     pub namespaces: BTreeMap<String, NamespaceEntry>,
     /// Sequence of the last event on each namespace's subject, deletions included.
     pub namespace_seqs: BTreeMap<String, u64>,
+    /// Services and their instances.
+    pub registry: Registry,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -169,6 +173,7 @@ impl State {
                 self.namespaces.remove(&n.namespace);
                 Some(Change::Namespace(n.namespace.clone()))
             }
+            naming => registry::apply(&mut self.registry, seq, time, naming).map(Change::Service),
         }
     }
 

@@ -99,6 +99,85 @@ pub fn content(value: &str, max_bytes: usize) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// A service name: not blank, no `@@` (that separates group and name), no whitespace.
+pub fn service_name(value: &str) -> Result<(), CoreError> {
+    if value.trim().is_empty() {
+        return Err(CoreError::invalid(
+            "serviceName",
+            "Param 'serviceName' is required.",
+        ));
+    }
+    if value.contains("@@")
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+        || value.len() > 512
+    {
+        return Err(CoreError::invalid(
+            "serviceName",
+            format!("Param 'serviceName' is illegal: {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An instance address: an IP or host name.
+pub fn ip(value: &str) -> Result<(), CoreError> {
+    let ok = !value.is_empty()
+        && value.len() <= 255
+        && value.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '_' | '[' | ']' | '%')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "ip",
+            format!("Param 'ip' is illegal: {value}"),
+        ))
+    }
+}
+
+/// Weights are 0..=10000 (Nacos' MIN/MAX_WEIGHT_VALUE), never NaN.
+pub fn weight(value: f64) -> Result<(), CoreError> {
+    if value.is_finite() && (0.0..=10000.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "weight",
+            format!(
+                "instance format invalid: The weights range from 0.0 to 10000.0, current is {value}"
+            ),
+        ))
+    }
+}
+
+/// Cluster names: letters, digits and `-` (Nacos' cluster name pattern).
+pub fn cluster(value: &str) -> Result<(), CoreError> {
+    if !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "clusterName",
+            format!("cluster name can only have these characters: 0-9a-zA-Z-, current: {value}"),
+        ))
+    }
+}
+
+pub fn protect_threshold(value: f64) -> Result<(), CoreError> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "protectThreshold",
+            format!("protectThreshold must be between 0 and 1, current is {value}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +203,19 @@ mod tests {
         assert!(new_namespace_id("dev.1").is_err());
         assert!(namespace_name("Dev env").is_ok());
         assert!(namespace_name("a#b").is_err());
+    }
+
+    #[test]
+    fn naming_rules() {
+        assert!(service_name("order-service").is_ok());
+        assert!(service_name("G@@svc").is_err());
+        assert!(service_name(" ").is_err());
+        assert!(ip("10.0.0.1").is_ok() && ip("fe80::1").is_ok() && ip("host-1.local").is_ok());
+        assert!(ip("").is_err() && ip("1.2.3.4 ; rm").is_err());
+        assert!(weight(0.0).is_ok() && weight(10000.0).is_ok());
+        assert!(weight(f64::NAN).is_err() && weight(-1.0).is_err() && weight(10000.1).is_err());
+        assert!(cluster("DEFAULT").is_ok() && cluster("a b").is_err());
+        assert!(protect_threshold(0.5).is_ok() && protect_threshold(1.5).is_err());
     }
 
     #[test]

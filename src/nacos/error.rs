@@ -11,8 +11,12 @@ use crate::core::CoreError;
 /// Which of Nacos' error renderings a route uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
+    /// Config v1: `caused: <message>;`.
     V1,
+    /// The `{code, message, data}` envelope.
     V2,
+    /// Naming v1: the bare message as text.
+    Text,
 }
 
 /// An HTTP failure, rendered in the style of the route that produced it.
@@ -78,6 +82,16 @@ fn code_text(code: u32) -> &'static str {
         20002 => "parameter validate error",
         20004 => "resource not found",
         20005 => "resource conflict",
+        21000 => "service name error",
+        21001 => "weight error",
+        21002 => "instance metadata error",
+        21003 => "instance not found",
+        21004 => "instance error",
+        21005 => "service metadata error",
+        21006 => "selector error",
+        21007 => "service already exist",
+        21008 => "service not exist",
+        21009 => "service delete failure",
         22000 => "illegal namespace",
         22001 => "namespace not exist",
         22002 => "namespace already exist",
@@ -94,6 +108,9 @@ impl IntoResponse for ApiError {
                 format!("caused: {};", self.message),
             )
                 .into_response(),
+            Style::Text => {
+                (self.status, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], self.message).into_response()
+            }
             Style::V2 => (
                 self.status,
                 axum::Json(json!({"code": self.code, "message": code_text(self.code), "data": self.message})),

@@ -7,13 +7,14 @@ pub mod health;
 pub mod history;
 pub mod listener;
 pub mod namespaces;
+pub mod naming;
 pub mod params;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 
 use crate::core::Core;
@@ -120,6 +121,42 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
             "/nacos/v3/console/health/readiness",
             get(health::v2_readiness),
         )
+        // naming v1 and v2
+        .route(
+            "/nacos/v1/ns/instance",
+            post(naming::v1_register)
+                .delete(naming::v1_deregister)
+                .put(naming::v1_update)
+                .get(naming::v1_detail),
+        )
+        .route("/nacos/v1/ns/instance/list", get(naming::v1_list))
+        .route("/nacos/v1/ns/instance/beat", put(naming::v1_beat))
+        .route(
+            "/nacos/v1/ns/service",
+            post(naming::v1_service_create)
+                .delete(naming::v1_service_delete)
+                .put(naming::v1_service_update)
+                .get(naming::v1_service_detail),
+        )
+        .route("/nacos/v1/ns/service/list", get(naming::v1_service_list))
+        .route("/nacos/v1/ns/operator/metrics", get(naming::metrics))
+        .route(
+            "/nacos/v2/ns/instance",
+            post(naming::v2_register)
+                .delete(naming::v2_deregister)
+                .put(naming::v2_update)
+                .get(naming::v2_detail),
+        )
+        .route("/nacos/v2/ns/instance/list", get(naming::v2_list))
+        .route("/nacos/v2/ns/instance/beat", put(naming::v2_beat))
+        .route(
+            "/nacos/v2/ns/service",
+            post(naming::v2_service_create)
+                .delete(naming::v2_service_delete)
+                .put(naming::v2_service_update)
+                .get(naming::v2_service_detail),
+        )
+        .route("/nacos/v2/ns/service/list", get(naming::v2_service_list))
         // plain probes for orchestrators
         .route("/health/live", get(health::liveness))
         .route("/health/ready", get(health::readiness))
