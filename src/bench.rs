@@ -32,6 +32,12 @@ pub struct BenchArgs {
     /// Config content size in bytes.
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
+    /// Which measurements: config, naming, or all.
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "all"])]
+    pub scenario: String,
+    /// Instances registered by the naming scenario (persistent, 100 per service).
+    #[arg(long, default_value_t = 10_000)]
+    pub instances: usize,
     /// nats-server for the standalone run (default: $NACRE_NATS_STANDALONE_BINARY or PATH).
     #[arg(long)]
     pub nats_server: Option<PathBuf>,
@@ -147,8 +153,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), String> {
-    let content: String = "x".repeat(args.content_bytes);
-    let mut child = None;
+    let mut child: Option<KillOnDrop> = None;
     let mut tmp = None;
     let mut nats_url = None;
     let base = match &args.addr {
@@ -181,6 +186,49 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     wait_ready(&http, &base).await?;
 
+    println!(
+        "nacre bench: concurrency {}, {:?} per phase, {} cores",
+        args.concurrency,
+        args.duration,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "| {:<34} | {:>9} | {:>10} | {:>8} | {:>8} | {:>6} |",
+        "phase", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    println!(
+        "|{:-<36}|{:->11}|{:->12}|{:->10}|{:->10}|{:->8}|",
+        "", "", "", "", "", ""
+    );
+    if args.scenario != "naming" {
+        config_phases(&args, &http, &base, nats_url.as_deref()).await?;
+    }
+    if args.scenario != "config" {
+        naming_phases(&args, &http, &base, child.as_ref().map(|c| c.0.id())).await?;
+    }
+    drop(child);
+    drop(tmp);
+    Ok(())
+}
+
+/// A GET that succeeded and whose body was read in full.
+async fn get_ok(http: reqwest::Client, url: String) -> bool {
+    match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+/// Config GET and POST, beside a bare axum handler and raw JetStream publish + ack.
+async fn config_phases(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    base: &str,
+    nats_url: Option<&str>,
+) -> Result<(), String> {
+    let content: String = "x".repeat(args.content_bytes);
     // Seed the configs GET reads.
     for k in 0..args.keys {
         let form = [
@@ -231,7 +279,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         println!("{}", phase.row());
     }
 
-    let (h, b, keys) = (http.clone(), base.clone(), args.keys as u64);
+    let (h, b, keys) = (http.clone(), base.to_owned(), args.keys as u64);
     let mut phase = drive(
         "config GET /nacos/v1/cs/configs",
         args.concurrency,
@@ -249,7 +297,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     .await;
     println!("{}", phase.row());
 
-    let (h, b, c) = (http.clone(), base.clone(), content.clone());
+    let (h, b, c) = (http.clone(), base.to_owned(), content.clone());
     let mut phase = drive(
         "config POST /nacos/v1/cs/configs",
         args.concurrency,
@@ -270,6 +318,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     println!("{}", phase.row());
 
     if let Some(url) = nats_url {
+        let url = url.to_owned();
         let client = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
         let js = async_nats::jetstream::new(client);
         let stream = js
@@ -302,17 +351,138 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         println!("{}", phase.row());
         drop(stream);
     }
-    drop(child);
-    drop(tmp);
     Ok(())
 }
 
-/// A GET that succeeded and whose body was read in full.
-async fn get_ok(http: reqwest::Client, url: String) -> bool {
-    match http.get(&url).send().await {
-        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-        _ => false,
+/// Registration of many instances, list latency for a 1k-instance service, heartbeat rate, RSS.
+async fn naming_phases(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    base: &str,
+    pid: Option<u32>,
+) -> Result<(), String> {
+    let per_service = 100;
+    let n = args.instances as u64;
+    let (h, b) = (http.clone(), base.to_owned());
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (h, b, next) = (h.clone(), b.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let query = register_query(&format!("bench-svc-{}", i / per_service), i);
+                    let t = Instant::now();
+                    match h
+                        .post(format!("{b}/nacos/v1/ns/instance"))
+                        .query(&query)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            latencies.push(t.elapsed().as_micros() as u32)
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        name: "naming register (persistent)",
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for w in workers {
+        let (l, e) = w.await.unwrap_or_default();
+        phase.latencies.extend(l);
+        phase.errors += e;
     }
+    phase.elapsed = started.elapsed();
+    println!("{}", phase.row());
+
+    // One service of 1k instances for list and beats.
+    for i in 0..1000u64 {
+        let r = http
+            .post(format!("{base}/nacos/v1/ns/instance"))
+            .query(&register_query("bench-big", i))
+            .send()
+            .await;
+        if !matches!(r, Ok(ref r) if r.status().is_success()) {
+            return Err("registering bench-big failed".into());
+        }
+    }
+    let (h, b) = (http.clone(), base.to_owned());
+    let mut phase = drive(
+        "naming list, 1k instances",
+        args.concurrency,
+        args.duration,
+        move |_| {
+            get_ok(
+                h.clone(),
+                format!("{b}/nacos/v1/ns/instance/list?serviceName=bench-big"),
+            )
+        },
+    )
+    .await;
+    println!("{}", phase.row());
+
+    let (h, b) = (http.clone(), base.to_owned());
+    let mut phase =
+        drive("naming beat", args.concurrency, args.duration, move |i| {
+            let (h, url) = (h.clone(), format!("{b}/nacos/v1/ns/instance/beat"));
+            let query = [
+                ("serviceName", "bench-big".to_owned()),
+                ("ip", ip_of(i % 1000)),
+                ("port", "8080".to_owned()),
+            ];
+            async move {
+                matches!(h.put(&url).query(&query).send().await, Ok(r) if r.status().is_success())
+            }
+        })
+        .await;
+    println!("{}", phase.row());
+
+    if let Some(pid) = pid {
+        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+            })
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0);
+        println!(
+            "nacre RSS with {} instances in {} services: {} MiB",
+            n + 1000,
+            n.div_ceil(per_service) + 1,
+            rss / 1024
+        );
+    }
+    Ok(())
+}
+
+fn ip_of(i: u64) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+}
+
+fn register_query(service: &str, i: u64) -> [(&'static str, String); 5] {
+    [
+        ("serviceName", service.to_owned()),
+        ("ip", ip_of(i)),
+        ("port", "8080".to_owned()),
+        ("ephemeral", "false".to_owned()),
+        ("metadata", r#"{"version":"1.0.0","zone":"z1"}"#.to_owned()),
+    ]
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<(), String> {

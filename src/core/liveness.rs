@@ -82,40 +82,40 @@ struct Beat {
     port: u16,
 }
 
-/// The last beat seen of each ephemeral instance, on this node.
+/// The last beat seen of each ephemeral instance, on this node. Nested by service so a check
+/// pass looks instances up without building keys.
 #[derive(Default)]
 pub struct BeatTable {
-    seen: Mutex<HashMap<(ServiceKey, InstanceKey), Instant>>,
+    seen: Mutex<HashMap<ServiceKey, HashMap<InstanceKey, Instant>>>,
 }
 
 impl BeatTable {
     pub fn record(&self, service: &ServiceKey, instance: &InstanceKey) {
-        self.lock()
-            .insert((service.clone(), instance.clone()), Instant::now());
+        let now = Instant::now();
+        let mut seen = self.lock();
+        match seen.get_mut(service) {
+            Some(instances) => {
+                instances.insert(instance.clone(), now);
+            }
+            None => {
+                seen.insert(service.clone(), HashMap::from([(instance.clone(), now)]));
+            }
+        }
     }
 
     /// Forget what was seen: every clock restarts now (after missing beats while disconnected).
     pub fn restart_clocks(&self) {
         let now = Instant::now();
-        for seen in self.lock().values_mut() {
-            *seen = now;
+        for instances in self.lock().values_mut() {
+            for seen in instances.values_mut() {
+                *seen = now;
+            }
         }
     }
 
-    /// Time since the last beat; an instance never seen starts its clock now.
-    fn silence(&self, service: &ServiceKey, instance: &InstanceKey, now: Instant) -> Duration {
-        let mut seen = self.lock();
-        let last = seen
-            .entry((service.clone(), instance.clone()))
-            .or_insert(now);
-        now.saturating_duration_since(*last)
-    }
-
-    fn forget_missing(&self, live: &std::collections::HashSet<(ServiceKey, InstanceKey)>) {
-        self.lock().retain(|k, _| live.contains(k));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ServiceKey, InstanceKey), Instant>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, HashMap<InstanceKey, Instant>>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -228,23 +228,40 @@ impl Core {
         }
         let now = Instant::now();
         let mut proposals = Vec::new();
-        let mut live = std::collections::HashSet::new();
         {
             let state = self.model.read();
+            let mut seen = self.beats.lock();
+            // Drop clocks of instances that are gone; start clocks of instances never seen.
+            seen.retain(|service, instances| {
+                let Some(entry) = state.registry.get(service) else {
+                    return false;
+                };
+                instances.retain(|key, _| entry.instances.contains_key(key));
+                !instances.is_empty()
+            });
             for entry in state.registry.values() {
-                for (ikey, instance) in &entry.instances {
-                    if !instance.spec.ephemeral {
-                        continue;
-                    }
-                    live.insert((entry.key.clone(), ikey.clone()));
-                    let silence = self.beats.silence(&entry.key, ikey, now);
-                    if let Some(t) = due(instance, silence, &self.timeouts) {
+                let mut clocks = seen.remove(&entry.key).unwrap_or_default();
+                for (ikey, instance) in entry.instances.iter().filter(|(_, i)| i.spec.ephemeral) {
+                    let last = match clocks.get(ikey) {
+                        Some(last) => *last,
+                        None => {
+                            clocks.insert(ikey.clone(), now);
+                            now
+                        }
+                    };
+                    if let Some(t) = due(
+                        instance,
+                        now.saturating_duration_since(last),
+                        &self.timeouts,
+                    ) {
                         proposals.push((entry.key.clone(), ikey.clone(), t));
                     }
                 }
+                if !clocks.is_empty() {
+                    seen.insert(entry.key.clone(), clocks);
+                }
             }
         }
-        self.beats.forget_missing(&live);
         let mut applied = 0;
         for (service, instance, transition) in proposals {
             if self.transition(&service, &instance, transition).await? {

@@ -258,6 +258,23 @@ impl Core {
             .and_then(|e| e.instances.get(key).cloned())
     }
 
+    /// Selects a visible service's instances under the read lock (no copy of the service), with
+    /// the service's sequence (what changes whenever the selection may) and `lastRefTime`.
+    pub fn select_instances(
+        &self,
+        service: &ServiceKey,
+        clusters: &[String],
+        healthy_only: bool,
+    ) -> Result<Option<(Selection, u64, i64)>, CoreError> {
+        self.check_service(service)?;
+        let state = self.model.read();
+        Ok(state
+            .registry
+            .get(service)
+            .filter(|e| e.visible())
+            .map(|e| (select(e, clusters, healthy_only), e.seq, e.last_ref_time)))
+    }
+
     /// A visible service, cloned (instances are shared, so this is cheap).
     pub fn get_service(&self, service: &ServiceKey) -> Result<Option<ServiceEntry>, CoreError> {
         self.check_service(service)?;

@@ -22,6 +22,7 @@ use crate::core::Core;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
+    pub list_cache: std::sync::Arc<naming::ListCache>,
 }
 
 pub fn router(core: Core, max_body_bytes: usize) -> Router {
@@ -163,7 +164,10 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(AppState { core })
+        .with_state(AppState {
+            core,
+            list_cache: Default::default(),
+        })
 }
 
 /// Spring Boot's error body, which Nacos answers for unknown routes and wrong methods.

@@ -2,7 +2,11 @@
 //! `/nacos/v1/ns/operator/metrics`, their v2 equivalents, and the Nacos JSON shapes
 //! (ServiceInfo, hosts) that the gRPC adapter shares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use serde::Serialize;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,10 +18,8 @@ use super::error::{ApiError, Style, success};
 use super::params::Params;
 use crate::core::CoreError;
 use crate::core::liveness::Timeouts;
-use crate::core::naming::{InstanceInput, Selection, ServiceInput, order_by_locality, select};
-use crate::core::registry::{
-    DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, InstanceKey, ServiceEntry, ServiceKey,
-};
+use crate::core::naming::{InstanceInput, Selection, ServiceInput, order_by_locality};
+use crate::core::registry::{DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, InstanceKey, ServiceKey};
 
 /// Nacos' `cacheMillis`: how long clients may cache a list.
 pub const CACHE_MILLIS: u64 = 10_000;
@@ -25,39 +27,125 @@ pub const CACHE_MILLIS: u64 = 10_000;
 // ---- JSON shapes ----
 
 /// One host as Nacos clients parse it; every primitive always present.
-pub fn host_json(i: &Instance, service: &ServiceKey, timeouts: &Timeouts) -> Value {
-    let generator = i
-        .spec
-        .metadata
-        .get("preserved.instance.id.generator")
-        .map_or("simple", String::as_str);
-    json!({
-        "instanceId": i.spec.instance_id, "ip": i.spec.ip, "port": i.spec.port, "weight": i.spec.weight,
-        "healthy": i.spec.healthy, "enabled": i.spec.enabled, "ephemeral": i.spec.ephemeral,
-        "clusterName": i.spec.cluster, "serviceName": service.grouped(), "metadata": i.spec.metadata,
-        "instanceHeartBeatInterval": timeouts.beat_interval(i).as_millis() as u64,
-        "instanceHeartBeatTimeOut": timeouts.unhealthy_after(i).as_millis() as u64,
-        "ipDeleteTimeout": timeouts.delete_after(i).as_millis() as u64,
-        "instanceIdGenerator": generator,
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostView<'a> {
+    instance_id: &'a str,
+    ip: &'a str,
+    port: u16,
+    weight: f64,
+    healthy: bool,
+    enabled: bool,
+    ephemeral: bool,
+    cluster_name: &'a str,
+    service_name: &'a str,
+    metadata: &'a BTreeMap<String, String>,
+    instance_heart_beat_interval: u64,
+    #[serde(rename = "instanceHeartBeatTimeOut")]
+    instance_heart_beat_timeout: u64,
+    ip_delete_timeout: u64,
+    instance_id_generator: &'a str,
+}
+
+impl<'a> HostView<'a> {
+    pub fn new(i: &'a Instance, grouped_name: &'a str, timeouts: &Timeouts) -> Self {
+        Self {
+            instance_id: &i.spec.instance_id,
+            ip: &i.spec.ip,
+            port: i.spec.port,
+            weight: i.spec.weight,
+            healthy: i.spec.healthy,
+            enabled: i.spec.enabled,
+            ephemeral: i.spec.ephemeral,
+            cluster_name: &i.spec.cluster,
+            service_name: grouped_name,
+            metadata: &i.spec.metadata,
+            instance_heart_beat_interval: timeouts.beat_interval(i).as_millis() as u64,
+            instance_heart_beat_timeout: timeouts.unhealthy_after(i).as_millis() as u64,
+            ip_delete_timeout: timeouts.delete_after(i).as_millis() as u64,
+            instance_id_generator: i
+                .spec
+                .metadata
+                .get("preserved.instance.id.generator")
+                .map_or("simple", String::as_str),
+        }
+    }
 }
 
 /// `ServiceInfo`: `name` is the grouped name and `clusters` echoes the request, which clients
 /// use as their cache key.
-pub fn service_info_json(
-    service: &ServiceKey,
-    selection: &Selection,
-    clusters: &str,
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInfoView<'a> {
+    name: &'a str,
+    group_name: &'a str,
+    clusters: &'a str,
+    cache_millis: u64,
+    hosts: Vec<HostView<'a>>,
     last_ref_time: i64,
-    timeouts: &Timeouts,
-) -> Value {
-    json!({
-        "name": service.grouped(), "groupName": service.group, "clusters": clusters,
-        "cacheMillis": CACHE_MILLIS,
-        "hosts": selection.hosts.iter().map(|h| host_json(h, service, timeouts)).collect::<Vec<_>>(),
-        "lastRefTime": last_ref_time, "checksum": "", "allIPs": false,
-        "reachProtectionThreshold": selection.reach_protection_threshold, "valid": true,
-    })
+    checksum: &'a str,
+    #[serde(rename = "allIPs")]
+    all_ips: bool,
+    reach_protection_threshold: bool,
+    valid: bool,
+}
+
+impl<'a> ServiceInfoView<'a> {
+    pub fn new(
+        service: &'a ServiceKey,
+        grouped_name: &'a str,
+        selection: &'a Selection,
+        clusters: &'a str,
+        last_ref_time: i64,
+        timeouts: &Timeouts,
+    ) -> Self {
+        Self {
+            name: grouped_name,
+            group_name: &service.group,
+            clusters,
+            cache_millis: CACHE_MILLIS,
+            hosts: selection
+                .hosts
+                .iter()
+                .map(|h| HostView::new(h, grouped_name, timeouts))
+                .collect(),
+            last_ref_time,
+            checksum: "",
+            all_ips: false,
+            reach_protection_threshold: selection.reach_protection_threshold,
+            valid: true,
+        }
+    }
+}
+
+/// Encoded `ServiceInfo` bodies, keyed by what selects them and valid while the service's
+/// sequence is unchanged, so polling clients cost a lookup rather than an encoding.
+#[derive(Default)]
+pub struct ListCache {
+    entries: Mutex<HashMap<ListKey, (u64, Bytes)>>,
+}
+
+/// What selects a list body: service, clusters as requested, healthyOnly, v2 envelope.
+type ListKey = (ServiceKey, String, bool, bool);
+
+impl ListCache {
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, key: &ListKey, seq: u64) -> Option<Bytes> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(s, _)| *s == seq)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, key: ListKey, seq: u64, body: Bytes) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (seq, body));
+    }
 }
 
 // ---- parameters ----
@@ -359,35 +447,70 @@ async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiE
         .map(String::from)
         .collect();
     let healthy_only = boolean(p, &["healthyOnly"], false);
-    let entry: Option<ServiceEntry> = app
+    let locality_first = boolean(p, &["localityFirst"], false);
+    let selected = app
         .core
-        .get_service(&service)
+        .select_instances(&service, &clusters, healthy_only)
         .map_err(naming_error(style))?;
-    let (mut selection, last_ref_time) = match &entry {
-        Some(e) => (select(e, &clusters, healthy_only), e.last_ref_time),
-        None => (
+    let cache_key = (
+        service.clone(),
+        clusters_param.clone(),
+        healthy_only,
+        style == Style::V2,
+    );
+    if let Some((_, seq, _)) = &selected
+        && !locality_first
+        && let Some(body) = app.list_cache.get(&cache_key, *seq)
+    {
+        return Ok(json_response(body));
+    }
+    let (mut selection, seq, last_ref_time) = selected.unwrap_or_else(|| {
+        (
             Selection {
                 hosts: Vec::new(),
                 reach_protection_threshold: false,
             },
+            0,
             chrono::Utc::now().timestamp_millis(),
-        ),
-    };
-    if boolean(p, &["localityFirst"], false) {
+        )
+    });
+    if locality_first {
         order_by_locality(&mut selection.hosts, &app.core.locality, random_unit());
     }
-    let body = service_info_json(
+    let grouped = service.grouped();
+    let info = ServiceInfoView::new(
         &service,
+        &grouped,
         &selection,
         &clusters_param,
         last_ref_time,
         &app.core.timeouts,
     );
-    Ok(if style == Style::V2 {
-        success(body)
+    let encoded = if style == Style::V2 {
+        serde_json::to_vec(&json!({"code": 0, "message": "success", "data": info}))
     } else {
-        axum::Json(body).into_response()
-    })
+        serde_json::to_vec(&info)
+    };
+    let body = Bytes::from(encoded.map_err(|e| {
+        ApiError::new(
+            style,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            30000,
+            e.to_string(),
+        )
+    })?);
+    if seq != 0 && !locality_first {
+        app.list_cache.put(cache_key, seq, body.clone());
+    }
+    Ok(json_response(body))
+}
+
+fn json_response(body: Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Uniform numbers in (0, 1) for weighted ordering (SplitMix64 seeded per request).
