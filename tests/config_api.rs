@@ -470,3 +470,117 @@ async fn health_endpoints_answer_ok_once_caught_up() {
         );
     }
 }
+
+#[tokio::test]
+async fn export_and_import_zip_with_policies() {
+    let (_nats, n) = node().await;
+    for (id, content) in [("a.yaml", "a: 1"), ("b.properties", "b=2")] {
+        let r = http()
+            .post(n.url("/nacos/v1/cs/configs"))
+            .form(&[
+                ("dataId", id),
+                ("group", "G"),
+                ("content", content),
+                ("type", "yaml"),
+                ("appName", "shop"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "true");
+    }
+    let r = http()
+        .get(n.url("/nacos/v3/cs/config/export?namespaceId=public"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let zip = r.bytes().await.unwrap();
+
+    http()
+        .post(n.url("/nacos/v1/console/namespaces"))
+        .form(&[("customNamespaceId", "copy"), ("namespaceName", "Copy")])
+        .send()
+        .await
+        .unwrap();
+    let import = |policy: &str, bytes: bytes::Bytes| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("export.zip"),
+        );
+        http()
+            .post(n.url(&format!(
+                "/nacos/v3/cs/config/import?namespaceId=copy&policy={policy}"
+            )))
+            .multipart(form)
+            .send()
+    };
+    let (_, body) = json_of(import("SKIP", zip.clone()).await.unwrap()).await;
+    assert_eq!(
+        (
+            body["data"]["successCount"].as_u64(),
+            body["data"]["skipCount"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{body}"
+    );
+    assert_eq!(get_config(&n, "a.yaml", "G", "copy").await.1, "a: 1");
+    let (_, detail) =
+        json(http().get(n.url("/nacos/v1/cs/configs?dataId=a.yaml&group=G&tenant=copy&show=all")))
+            .await;
+    assert_eq!(
+        (detail["type"].as_str(), detail["appName"].as_str()),
+        (Some("yaml"), Some("shop")),
+        "metadata travels in .meta"
+    );
+
+    publish(&n, "a.yaml", "G", "changed").await;
+    let (_, body) = json_of(import("SKIP", zip.clone()).await.unwrap()).await;
+    assert_eq!(body["data"]["skipCount"], 2);
+    http()
+        .post(n.url("/nacos/v1/cs/configs"))
+        .form(&[
+            ("dataId", "a.yaml"),
+            ("group", "G"),
+            ("content", "changed"),
+            ("tenant", "copy"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = json_of(import("ABORT", zip.clone()).await.unwrap()).await;
+    assert_eq!(
+        (
+            body["data"]["successCount"].as_u64(),
+            body["data"]["failCount"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        get_config(&n, "a.yaml", "G", "copy").await.1,
+        "changed",
+        "ABORT stopped before overwriting"
+    );
+    let (_, body) = json_of(import("OVERWRITE", zip.clone()).await.unwrap()).await;
+    assert_eq!(body["data"]["successCount"], 2);
+    assert_eq!(get_config(&n, "a.yaml", "G", "copy").await.1, "a: 1");
+
+    let (status, body) = json_of(
+        import("SKIP", bytes::Bytes::from_static(b"not a zip"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = json_of(import("SOMETIMES", zip).await.unwrap()).await;
+    assert_eq!(status, 400);
+}
+
+async fn json_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}

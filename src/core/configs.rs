@@ -180,6 +180,79 @@ impl Core {
     }
 }
 
+/// What an import does with a config that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportPolicy {
+    Skip,
+    Overwrite,
+    /// Stop at the first config that already exists.
+    Abort,
+}
+
+impl std::str::FromStr for ImportPolicy {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        match s.to_ascii_uppercase().as_str() {
+            "" | "SKIP" => Ok(Self::Skip),
+            "OVERWRITE" => Ok(Self::Overwrite),
+            "ABORT" => Ok(Self::Abort),
+            other => Err(CoreError::invalid(
+                "policy",
+                format!("policy must be SKIP, OVERWRITE or ABORT, not {other}"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportReport {
+    pub success: usize,
+    pub skipped: usize,
+    /// Configs refused (invalid), as (dataId, group, reason).
+    pub failed: Vec<(String, String, String)>,
+    /// Set when ABORT stopped at an existing config.
+    pub aborted_at: Option<ConfigKey>,
+}
+
+impl Core {
+    /// Imports configs one event each, in order, into the namespace their keys name.
+    pub async fn import_configs(
+        &self,
+        actor: &Actor,
+        items: Vec<PublishConfig>,
+        policy: ImportPolicy,
+    ) -> Result<ImportReport, CoreError> {
+        let mut report = ImportReport::default();
+        for item in items {
+            self.require_namespace(&item.key.namespace)?;
+            let exists = self.model.read().config(&item.key).is_some();
+            if exists {
+                match policy {
+                    ImportPolicy::Skip => {
+                        report.skipped += 1;
+                        continue;
+                    }
+                    ImportPolicy::Abort => {
+                        report.aborted_at = Some(item.key.clone());
+                        break;
+                    }
+                    ImportPolicy::Overwrite => {}
+                }
+            }
+            let (data_id, group) = (item.key.data_id.clone(), item.key.group.clone());
+            match self.publish_config(actor, item).await {
+                Ok(_) => report.success += 1,
+                Err(CoreError::Invalid { message, .. }) => {
+                    report.failed.push((data_id, group, message))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+}
+
 /// `*` matches any run of characters; everything else matches itself. A pattern without `*` is
 /// a substring match, as Nacos' console search behaves.
 fn glob(pattern: &str, value: &str) -> bool {

@@ -9,6 +9,7 @@ pub mod listener;
 pub mod namespaces;
 pub mod naming;
 pub mod params;
+pub mod transfer;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -87,6 +88,10 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .route("/nacos/v3/console/cs/config/list", get(configs::v3_list))
         .route("/nacos/v3/cs/config", config_v3())
         .route("/nacos/v3/client/cs/config", get(configs::v3_client_get))
+        .route("/nacos/v3/cs/config/export", get(transfer::export))
+        .route("/nacos/v3/cs/config/import", post(transfer::import))
+        .route("/nacos/v3/console/cs/config/export", get(transfer::export))
+        .route("/nacos/v3/console/cs/config/import", post(transfer::import))
         .route("/nacos/v3/admin/cs/history", get(history::v3_detail))
         .route("/nacos/v3/admin/cs/history/list", get(history::v3_list))
         .route(
