@@ -40,4 +40,8 @@ pub struct ServeArgs {
     /// External NATS server or cluster (setting `nats.url`); without it Nacre runs standalone.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Start even though the JetStream store lost data this node had seen (a wiped or older
+    /// store). Only after following runbooks/wiped-store.md.
+    #[arg(long)]
+    pub accept_empty_store: bool,
 }

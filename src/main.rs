@@ -36,7 +36,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     nacre::logging::init(&settings.log);
-    match nacre::server::run(settings, shutdown_signal()).await {
+    match nacre::server::run(settings, args.accept_empty_store, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::backbone::identity::{self, Marker};
 use crate::backbone::{self, Backbone, supervisor};
 use crate::core::model::Model;
 use crate::core::{Core, CoreOptions, projector};
@@ -23,9 +24,10 @@ pub enum ServeError {
     },
 }
 
-/// Runs Nacre until `shutdown` resolves.
+/// Runs Nacre until `shutdown` resolves. `accept_loss` is `--accept-empty-store`.
 pub async fn run(
     settings: Settings,
+    accept_loss: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let node = settings.node_name();
@@ -37,7 +39,7 @@ pub async fn run(
     let url = child
         .as_ref()
         .map_or_else(|| settings.nats.url.clone(), |c| c.url());
-    let result = serve(&settings, &node, &url, shutdown).await;
+    let result = serve(&settings, &node, &url, accept_loss, shutdown).await;
     if let Some(child) = child {
         child.shutdown().await;
     }
@@ -48,11 +50,12 @@ async fn serve(
     settings: &Settings,
     node: &str,
     url: &str,
+    accept_loss: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let connection = backbone::connect(settings, url).await?;
     let client = connection.client.clone();
-    let backbone = Backbone::open(settings, client.clone()).await?;
+    let backbone = Backbone::open(settings, client.clone(), url, accept_loss).await?;
     tracing::info!(stream = %backbone.stream_name, replicas = settings.nats.replicas, "event stream ready");
 
     let model = Arc::new(Model::new());
@@ -75,6 +78,18 @@ async fn serve(
     let beats = tokio::spawn(core.clone().follow_beats());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
     let checker = tokio::spawn(core.clone().check_liveness(settings.naming.check_interval));
+    let marker = Marker {
+        cluster_id: backbone.cluster_id.clone(),
+        stream: backbone.stream_name.clone(),
+        high_water: 0,
+        updated_at: String::new(),
+    };
+    let marker_path = identity::marker_path(&settings.data_dir);
+    let high_water = tokio::spawn(keep_high_water(
+        core.model.clone(),
+        marker.clone(),
+        marker_path.clone(),
+    ));
 
     let addr = format!("{}:{}", settings.server.bind, settings.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -84,7 +99,7 @@ async fn serve(
             source,
         })?;
     tracing::info!(node, "Nacre is serving the Nacos HTTP API on http://{addr}");
-    let app = crate::nacos::router(core, settings.server.max_body_bytes);
+    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes);
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -94,9 +109,10 @@ async fn serve(
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server stopped with an error");
     }
-    for task in [beats, grace, checker] {
+    for task in [beats, grace, checker, high_water] {
         task.abort();
     }
+    record_high_water(&core.model, &marker, &marker_path);
     follower.abort();
     projector.abort();
     // Hand back the projector lease early so another node can take over at once.
@@ -104,4 +120,33 @@ async fn serve(
     let _ = client.drain().await;
     tracing::info!("Nacre stopped");
     Ok(())
+}
+
+/// Records the highest applied sequence in the identity marker, so a later start can tell a
+/// store that lost data from one that did not.
+fn record_high_water(model: &Model, marker: &Marker, path: &std::path::Path) {
+    let applied = model.applied();
+    if applied == 0 {
+        return;
+    }
+    let current = Marker {
+        high_water: applied,
+        updated_at: chrono::Utc::now().to_rfc3339(),
+        ..marker.clone()
+    };
+    if let Err(e) = identity::write_marker(path, &current) {
+        tracing::error!(error = %e, "cannot record the high-water mark");
+    }
+}
+
+async fn keep_high_water(model: Arc<Model>, marker: Marker, path: std::path::PathBuf) {
+    let mut written = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if model.applied() > written {
+            written = model.applied();
+            record_high_water(&model, &marker, &path);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The NATS backbone: connecting (standalone child or external cluster), and the event stream and
 //! view buckets Nacre owns.
 
+pub mod identity;
 pub mod supervisor;
 
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use tokio::sync::watch;
 
-use crate::core::event::SUBJECT_PREFIX;
+use crate::core::event::{ClusterGenesis, Envelope, Event, SUBJECT_PREFIX};
+use crate::core::log::{AppendError, EventLog, Expect};
 use crate::settings::Settings;
 
 /// KV bucket holding the config view (key `<ns>.<group>.<dataId>`, tokens per `core::names`).
@@ -32,6 +34,8 @@ pub enum BackboneError {
     NoJetStream { url: String, reason: String },
     #[error("cannot set up {what}: {reason}")]
     Setup { what: String, reason: String },
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
     #[error(
         "{what} has {actual} replica(s) but nats.replicas is {wanted}: Nacre refuses to run with weaker \
          placement than configured. Raise the replicas (`nats stream edit`) or lower nats.replicas."
@@ -49,6 +53,8 @@ pub struct Backbone {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub stream_name: String,
+    /// The cluster id of the genesis event.
+    pub cluster_id: String,
     pub configs: kv::Store,
     pub namespaces: kv::Store,
     pub services: kv::Store,
@@ -127,21 +133,29 @@ impl Backbone {
     pub async fn open(
         settings: &Settings,
         client: async_nats::Client,
+        url: &str,
+        accept_loss: bool,
     ) -> Result<Self, BackboneError> {
         let js = jetstream::ContextBuilder::new()
             .timeout(Duration::from_secs(5))
             .max_ack_inflight(settings.nats.max_inflight_acks)
             .backpressure_on_inflight(true)
             .build(client.clone());
-        let url = client.server_info().client_ip;
         js.query_account()
             .await
             .map_err(|e| BackboneError::NoJetStream {
-                url,
+                url: url.to_owned(),
                 reason: e.to_string(),
             })?;
         let replicas = settings.nats.replicas;
         let stream_name = settings.nats.stream.clone();
+
+        // Before creating anything: does the store still hold what this node saw?
+        let facts = stream_facts(&js, &stream_name).await?;
+        let marker_path = identity::marker_path(&settings.data_dir);
+        let marker = identity::read_marker(&marker_path)?;
+        let decision = identity::decide(marker.as_ref(), &marker_path, &facts, accept_loss)?;
+
         let mut stream = js
             .get_or_create_stream(stream::Config {
                 name: stream_name.clone(),
@@ -159,10 +173,24 @@ impl Backbone {
             })
             .await
             .map_err(|e| setup("the event stream", e))?;
+        let cluster_id = match decision {
+            identity::Decision::Continue(id) => id,
+            identity::Decision::Genesis => write_genesis(&js, &stream_name, settings).await?,
+        };
         let info = stream
             .info()
             .await
             .map_err(|e| setup("the event stream", e))?;
+        identity::write_marker(
+            &marker_path,
+            &identity::Marker {
+                cluster_id: cluster_id.clone(),
+                stream: stream_name.clone(),
+                high_water: info.state.last_sequence,
+                updated_at: chrono::Utc::now().to_rfc3339(),
+            },
+        )?;
+        tracing::info!(cluster = %cluster_id, last_seq = info.state.last_sequence, "store identity verified");
         check_replicas(
             &format!("stream {stream_name}"),
             info.config.num_replicas,
@@ -199,10 +227,91 @@ impl Backbone {
             client,
             js,
             stream_name,
+            cluster_id,
             configs,
             namespaces,
             leases,
         })
+    }
+}
+
+/// What the stream holds before anything is created: existence, last sequence, genesis id.
+async fn stream_facts(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<identity::StreamFacts, BackboneError> {
+    let mut stream = match js.get_stream(name).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            return match e.kind() {
+                jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    Ok(identity::StreamFacts {
+                        exists: false,
+                        last_seq: 0,
+                        cluster_id: None,
+                    })
+                }
+                _ => Err(setup("the event stream", e)),
+            };
+        }
+    };
+    let last_seq = stream
+        .info()
+        .await
+        .map_err(|e| setup("the event stream", e))?
+        .state
+        .last_sequence;
+    let cluster_id = match stream
+        .get_first_raw_message_by_subject(identity::genesis_subject(), 1)
+        .await
+    {
+        Ok(message) => serde_json::from_slice::<Envelope>(&message.payload)
+            .ok()
+            .and_then(|e| match e.body {
+                Event::ClusterGenesis(g) => Some(g.cluster_id),
+                _ => None,
+            }),
+        Err(_) => None,
+    };
+    Ok(identity::StreamFacts {
+        exists: true,
+        last_seq,
+        cluster_id,
+    })
+}
+
+/// Writes the genesis event with a new cluster id, unless another node just did (then its id).
+async fn write_genesis(
+    js: &jetstream::Context,
+    stream_name: &str,
+    settings: &Settings,
+) -> Result<String, BackboneError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let envelope = Envelope::new(
+        &format!("nacre/{}", settings.node_name()),
+        "nacre",
+        Event::ClusterGenesis(ClusterGenesis {
+            cluster_id: id.clone(),
+        }),
+    );
+    let log = EventLog::new(js.clone(), settings.nats.write_timeout);
+    match log.append(&envelope, Expect::LastSubjectSequence(0)).await {
+        Ok(_) => {
+            tracing::info!(cluster = %id, "new installation: genesis event written");
+            Ok(id)
+        }
+        Err(AppendError::Conflict) => {
+            let facts = stream_facts(js, stream_name).await?;
+            facts.cluster_id.ok_or_else(|| {
+                setup(
+                    "the genesis event",
+                    "another node wrote one that cannot be read",
+                )
+            })
+        }
+        Err(e) => Err(setup("the genesis event", e)),
     }
 }
 

@@ -86,6 +86,9 @@ pub enum Event {
     InstanceUpdated(InstanceData),
     #[serde(rename = "nacre.instance.deregistered.v1")]
     InstanceDeregistered(InstanceRef),
+    /// The first event of a cluster: its identity (see backbone::identity).
+    #[serde(rename = "nacre.cluster.genesis.v1")]
+    ClusterGenesis(ClusterGenesis),
     /// A health transition (heartbeats themselves are never events).
     #[serde(rename = "nacre.instance.health.v1")]
     InstanceHealth(InstanceHealth),
@@ -111,6 +114,7 @@ impl Event {
             }
             Event::InstanceDeregistered(i) => service_subject(&i.namespace, &i.group, &i.service),
             Event::InstanceHealth(i) => service_subject(&i.namespace, &i.group, &i.service),
+            Event::ClusterGenesis(_) => format!("{SUBJECT_PREFIX}.sys.genesis"),
         }
     }
 }
@@ -189,6 +193,12 @@ pub struct NamespaceData {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceRef {
     pub namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterGenesis {
+    pub cluster_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,6 +86,13 @@ impl NatsServer {
         }
     }
 
+    /// Deletes the JetStream store and restarts empty on the same port: a wiped volume.
+    pub fn wipe_and_restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(self.dir.path().join("jetstream"));
+        self.spawn();
+    }
+
     /// Restarts on the same port and store.
     pub fn restart(&mut self) {
         self.kill();
@@ -133,6 +140,11 @@ impl Nacre {
         Self::external_with(nats, &[]).await
     }
 
+    /// Against an external NATS server, on a given data directory.
+    pub async fn external_in(nats: &NatsServer, dir: &Path) -> Self {
+        Self::spawn(dir.to_path_buf(), Some(nats.url()), vec![]).await
+    }
+
     pub async fn external_with(nats: &NatsServer, env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let env = env
@@ -163,6 +175,41 @@ impl Nacre {
 
     /// Starts the process (again) with the same port, data directory and settings.
     pub async fn start(&mut self) {
+        self.start_with(&[]).await;
+    }
+
+    /// Starts with extra `serve` arguments (e.g. `--accept-empty-store`).
+    pub async fn start_with(&mut self, args: &[&str]) {
+        let mut cmd = self.command();
+        cmd.args(args);
+        self.child = Some(cmd.stdin(Stdio::null()).spawn().expect("nacre binary"));
+        self.wait_ready().await;
+    }
+
+    /// Runs `nacre serve` expecting it to refuse to start: its exit code and stderr.
+    pub fn start_expecting_failure(&self) -> (Option<i32>, String) {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nacre binary");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("nacre started instead of refusing");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacre"));
         cmd.arg("serve")
             .arg("--data-dir")
@@ -183,8 +230,7 @@ impl Nacre {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        self.child = Some(cmd.stdin(Stdio::null()).spawn().expect("nacre binary"));
-        self.wait_ready().await;
+        cmd
     }
 
     pub fn base(&self) -> String {
