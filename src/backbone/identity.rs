@@ -42,23 +42,35 @@ pub enum IdentityError {
     Unreadable { path: PathBuf, reason: String },
     #[error("cannot write the identity marker {path}: {reason}")]
     Unwritable { path: PathBuf, reason: String },
-    #[error(
-        "REFUSING TO START: the JetStream store lost data.\n  \
-         This node ({marker_path}) last saw sequence {seen} of cluster {cluster} in stream {stream} at {when},\n  \
-         but the stream now {now}.\n  \
-         The store was wiped or replaced: a wrong volume mount, `docker compose down -v`, a wiped disk,\n  \
-         or an older backup restored. Starting would serve an empty or outdated registry as if it were new.\n  \
-         Follow runbooks/wiped-store.md: find the real store or restore the latest backup (`nacre restore`).\n  \
-         Only if the loss is understood and accepted, start once with `nacre serve --accept-empty-store`."
-    )]
-    WipedStore {
-        marker_path: String,
-        seen: u64,
-        cluster: String,
-        stream: String,
-        when: String,
-        now: String,
-    },
+    #[error("{0}")]
+    WipedStore(Box<StoreLoss>),
+}
+
+/// What a store that lost data looks like from this node, for the refusal message.
+#[derive(Debug)]
+pub struct StoreLoss {
+    pub marker_path: String,
+    pub seen: u64,
+    pub cluster: String,
+    pub stream: String,
+    pub when: String,
+    pub now: String,
+}
+
+impl std::fmt::Display for StoreLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "REFUSING TO START: the JetStream store lost data.\n  \
+             This node ({}) last saw sequence {} of cluster {} in stream {} at {},\n  \
+             but the stream now {}.\n  \
+             The store was wiped or replaced: a wrong volume mount, `docker compose down -v`, a wiped disk,\n  \
+             or an older backup restored. Starting would serve an empty or outdated registry as if it were new.\n  \
+             Follow runbooks/wiped-store.md: find the real store or restore the latest backup (`nacre restore`).\n  \
+             Only if the loss is understood and accepted, start once with `nacre serve --accept-empty-store`.",
+            self.marker_path, self.seen, self.cluster, self.stream, self.when, self.now
+        )
+    }
 }
 
 /// What the stream looks like at start-up.
@@ -118,14 +130,14 @@ pub fn decide(
                 .clone()
                 .unwrap_or_else(|| marker.cluster_id.clone()),
         )),
-        Some(now) if !accept_loss => Err(IdentityError::WipedStore {
+        Some(now) if !accept_loss => Err(IdentityError::WipedStore(Box::new(StoreLoss {
             marker_path: marker_path.display().to_string(),
             seen: marker.high_water,
             cluster: marker.cluster_id.clone(),
             stream: marker.stream.clone(),
             when: marker.updated_at.clone(),
             now,
-        }),
+        }))),
         Some(now) => {
             tracing::warn!(stream = %marker.stream, "the store lost data ({now}); continuing because --accept-empty-store was given");
             Ok(genesis_or_adopt())
