@@ -21,6 +21,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure config GET and POST throughput and latency.
     Bench(crate::bench::BenchArgs),
+    /// Upload, list, download and delete packages on a running Nacre.
+    Package(crate::packages::cli::PackageArgs),
 }
 
 #[derive(Debug, Default, Args)]

@@ -7,5 +7,6 @@ pub mod cli;
 pub mod core;
 pub mod logging;
 pub mod nacos;
+pub mod packages;
 pub mod server;
 pub mod settings;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
+        Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
     }
 }
 

@@ -69,12 +69,13 @@ async fn serve(
         model.clone(),
         node.to_owned(),
     ));
-    let core = Core::new(
+    let mut core = Core::new(
         model,
         backbone.js.clone(),
         backbone.stream_name.clone(),
         CoreOptions::from_settings(settings),
     );
+    core.packages = Some(backbone.packages.clone());
     let beats = tokio::spawn(core.clone().follow_beats());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
     let checker = tokio::spawn(core.clone().check_liveness(settings.naming.check_interval));
@@ -99,7 +100,11 @@ async fn serve(
             source,
         })?;
     tracing::info!(node, "Nacre is serving the Nacos HTTP API on http://{addr}");
-    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes);
+    let spool_dir = std::path::absolute(settings.data_dir.join("uploads"))
+        .unwrap_or_else(|_| settings.data_dir.join("uploads"));
+    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes).merge(
+        crate::packages::router(core.clone(), spool_dir, settings.packages.max_bytes),
+    );
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -22,7 +22,23 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub config: ConfigSettings,
     pub naming: NamingSettings,
+    pub packages: PackageSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PackageSettings {
+    /// Largest package accepted, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for PackageSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,6 +160,7 @@ impl Default for Settings {
             nats: NatsSettings::default(),
             config: ConfigSettings::default(),
             naming: NamingSettings::default(),
+            packages: PackageSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -359,6 +376,9 @@ impl Settings {
         }
         if naming.check_interval.is_zero() || naming.heartbeat_interval.is_zero() {
             return invalid("naming.check-interval", "intervals must be above 0");
+        }
+        if self.packages.max_bytes == 0 {
+            return invalid("packages.max-bytes", "must be at least 1");
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "must be `text` or `json`");

@@ -2,6 +2,7 @@
 //! view buckets Nacre owns.
 
 pub mod identity;
+pub mod objects;
 pub mod supervisor;
 
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub const CONFIGS_BUCKET: &str = "nacre-configs";
 pub const NAMESPACES_BUCKET: &str = "nacre-namespaces";
 /// KV bucket holding the service view (key `<ns>.<group>.<service>`, instances inside).
 pub const SERVICES_BUCKET: &str = "nacre-services";
+/// Object Store bucket holding package bytes (keys `os/object/version/name`).
+pub const PACKAGES_BUCKET: &str = "nacre-packages";
 /// KV bucket of short-lived leases (which node projects the views).
 pub const LEASES_BUCKET: &str = "nacre-leases";
 /// How long a lease lives without being renewed.
@@ -59,6 +62,7 @@ pub struct Backbone {
     pub namespaces: kv::Store,
     pub services: kv::Store,
     pub leases: kv::Store,
+    pub packages: objects::PackageStore,
 }
 
 /// A client and a counter of its (re)connections, so consumers can resume at once after the
@@ -222,7 +226,16 @@ impl Backbone {
         )
         .await?;
         let leases = bucket(&js, LEASES_BUCKET, "Nacre leases", replicas, LEASE_TTL).await?;
+        let packages = objects::PackageStore::open(&js, PACKAGES_BUCKET, replicas)
+            .await
+            .map_err(|e| setup("the packages Object Store", e))?;
+        let actual = packages
+            .replicas()
+            .await
+            .map_err(|e| setup("the packages Object Store", e))?;
+        check_replicas(&format!("object store {PACKAGES_BUCKET}"), actual, replicas)?;
         Ok(Self {
+            packages,
             services,
             client,
             js,

@@ -86,6 +86,11 @@ pub enum Event {
     InstanceUpdated(InstanceData),
     #[serde(rename = "nacre.instance.deregistered.v1")]
     InstanceDeregistered(InstanceRef),
+    /// A package's bytes are stored (chunks under `nuid` in the packages Object Store).
+    #[serde(rename = "nacre.package.uploaded.v1")]
+    PackageUploaded(PackageUploaded),
+    #[serde(rename = "nacre.package.deleted.v1")]
+    PackageDeleted(PackageRef),
     /// The first event of a cluster: its identity (see backbone::identity).
     #[serde(rename = "nacre.cluster.genesis.v1")]
     ClusterGenesis(ClusterGenesis),
@@ -115,6 +120,8 @@ impl Event {
             Event::InstanceDeregistered(i) => service_subject(&i.namespace, &i.group, &i.service),
             Event::InstanceHealth(i) => service_subject(&i.namespace, &i.group, &i.service),
             Event::ClusterGenesis(_) => format!("{SUBJECT_PREFIX}.sys.genesis"),
+            Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
+            Event::PackageDeleted(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
         }
     }
 }
@@ -132,6 +139,14 @@ pub fn service_subject(namespace: &str, group: &str, service: &str) -> String {
     format!(
         "{SUBJECT_PREFIX}.svc.{}",
         names::join(&[namespace, group, service])
+    )
+}
+
+/// `nacre.evt.pkg.<os>.<object>.<version>.<name>`.
+pub fn package_subject(os: &str, object: &str, version: &str, name: &str) -> String {
+    format!(
+        "{SUBJECT_PREFIX}.pkg.{}",
+        names::join(&[os, object, version, name])
     )
 }
 
@@ -193,6 +208,39 @@ pub struct NamespaceData {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceRef {
     pub namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageUploaded {
+    pub os: String,
+    pub object: String,
+    pub version: String,
+    pub name: String,
+    /// `controller` (agent) or `collector`.
+    pub kind: String,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    #[serde(default)]
+    pub content_type: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub uploader: String,
+    /// Where the bytes are: the Object Store chunk id, chunk count and size.
+    pub nuid: String,
+    pub chunks: u64,
+    pub chunk_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageRef {
+    pub os: String,
+    pub object: String,
+    pub version: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod namespaces;
 pub mod naming;
+pub mod packages;
 pub mod projector;
 pub mod registry;
 pub mod state;
@@ -39,6 +40,8 @@ pub struct Core {
     pub timeouts: liveness::Timeouts,
     /// This node's place, for locality-first instance lists.
     pub locality: naming::Locality,
+    /// The packages Object Store (None until opened).
+    pub packages: Option<crate::backbone::objects::PackageStore>,
 }
 
 /// What the core takes from the settings.
@@ -86,7 +89,7 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match (self.user.is_empty(), self.ip.is_empty()) {
             (true, true) => "anonymous".into(),
             (true, false) => format!("anonymous@{}", self.ip),
@@ -116,6 +119,7 @@ impl Core {
             beats: Arc::default(),
             timeouts: options.timeouts,
             locality: options.locality,
+            packages: None,
         }
     }
 

@@ -67,9 +67,11 @@ pub fn expected_views(state: &State) -> Views {
     views
 }
 
-/// The view value for one changed entity, or None if it no longer exists.
-fn expected_entry(state: &State, change: &Change) -> (&'static str, String, Option<Bytes>) {
-    match change {
+/// The KV view value for one changed entity (None: absent), or no KV view at all (packages,
+/// whose view is the Object Store's metadata).
+fn expected_entry(state: &State, change: &Change) -> Option<(&'static str, String, Option<Bytes>)> {
+    Some(match change {
+        Change::Package(_) => return None,
         Change::Config(key) => (
             crate::backbone::CONFIGS_BUCKET,
             config_view_key(key),
@@ -97,7 +99,7 @@ fn expected_entry(state: &State, change: &Change) -> (&'static str, String, Opti
                 .and_then(|e| serde_json::to_vec(e).ok())
                 .map(Bytes::from),
         ),
-    }
+    })
 }
 
 /// Reads every live entry of a bucket with its revision.
@@ -278,7 +280,7 @@ async fn project(
                 changes.dedup();
                 let writes: Vec<_> = {
                     let state = model.read();
-                    changes.iter().map(|c| expected_entry(&state, c)).collect()
+                    changes.iter().filter_map(|c| expected_entry(&state, c)).collect()
                 };
                 if let Err(e) = writer.write_all(writes).await {
                     tracing::info!(error = %e, "re-reading the views");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Envelope, Event};
+use super::packages::{self, PackageIndex, PackageKey};
 use super::registry::{self, Registry, ServiceKey};
 
 /// The namespace that always exists. Nacos treats `""` and `"public"` as the same namespace.
@@ -85,6 +86,7 @@ pub enum Change {
     Config(ConfigKey),
     Namespace(String),
     Service(ServiceKey),
+    Package(PackageKey),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,6 +97,10 @@ pub struct State {
     pub namespace_seqs: BTreeMap<String, u64>,
     /// Services and their instances.
     pub registry: Registry,
+    /// The package index.
+    pub packages: PackageIndex,
+    /// Sequence of the last event on each package's subject, deletions included.
+    pub package_seqs: BTreeMap<PackageKey, u64>,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -172,6 +178,11 @@ impl State {
             Event::NamespaceDeleted(n) => {
                 self.namespaces.remove(&n.namespace);
                 Some(Change::Namespace(n.namespace.clone()))
+            }
+            Event::PackageUploaded(_) | Event::PackageDeleted(_) => {
+                let key = packages::apply(&mut self.packages, seq, time, &envelope.body)?;
+                self.package_seqs.insert(key.clone(), seq);
+                Some(Change::Package(key))
             }
             naming => registry::apply(&mut self.registry, seq, time, naming).map(Change::Service),
         }

@@ -283,6 +283,11 @@ impl Nacre {
         }
     }
 
+    /// The nacre process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// The standalone child's pid, from the pid file nats-server writes.
     pub fn nats_child_pid(&self) -> i32 {
         std::fs::read_to_string(self.data_dir.join("nats-server.pid"))
