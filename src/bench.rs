@@ -209,7 +209,13 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         naming_phases(&args, &http, &base, child.as_ref().map(|c| c.0.id())).await?;
     }
     if args.scenario == "all" || args.scenario == "packages" {
-        package_phases(&http, &base, nats_url.as_deref(), child.as_ref().map(|c| c.0.id())).await?;
+        package_phases(
+            &http,
+            &base,
+            nats_url.as_deref(),
+            child.as_ref().map(|c| c.0.id()),
+        )
+        .await?;
     }
     drop(child);
     drop(tmp);
@@ -476,15 +482,25 @@ async fn naming_phases(
 
 /// Upload and download throughput of 1 MiB, 64 MiB and 1 GiB packages through Nacre, beside raw
 /// Object Store put/get through async-nats on the same nats-server; and Nacre's peak RSS.
-async fn package_phases(http: &reqwest::Client, base: &str, nats_url: Option<&str>, pid: Option<u32>) -> Result<(), String> {
+async fn package_phases(
+    http: &reqwest::Client,
+    base: &str,
+    nats_url: Option<&str>,
+    pid: Option<u32>,
+) -> Result<(), String> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let dir = tempfile_dir()?;
     let raw = match nats_url {
         Some(url) => {
-            let js = async_nats::jetstream::new(async_nats::connect(url).await.map_err(|e| e.to_string())?);
+            let js = async_nats::jetstream::new(
+                async_nats::connect(url).await.map_err(|e| e.to_string())?,
+            );
             let store = js
-                .create_object_store(async_nats::jetstream::object_store::Config { bucket: "nacre-bench".into(), ..Default::default() })
+                .create_object_store(async_nats::jetstream::object_store::Config {
+                    bucket: "nacre-bench".into(),
+                    ..Default::default()
+                })
                 .await
                 .map_err(|e| e.to_string())?;
             Some(store)
@@ -492,13 +508,23 @@ async fn package_phases(http: &reqwest::Client, base: &str, nats_url: Option<&st
         None => None,
     };
     println!();
-    println!("| {:<10} | {:>16} | {:>18} | {:>16} | {:>18} |", "size", "nacre up MiB/s", "nacre down MiB/s", "raw put MiB/s", "raw get MiB/s");
-    println!("|{:-<12}|{:->18}|{:->20}|{:->18}|{:->20}|", "", "", "", "", "");
+    println!(
+        "| {:<10} | {:>16} | {:>18} | {:>16} | {:>18} |",
+        "size", "nacre up MiB/s", "nacre down MiB/s", "raw put MiB/s", "raw get MiB/s"
+    );
+    println!(
+        "|{:-<12}|{:->18}|{:->20}|{:->18}|{:->20}|",
+        "", "", "", "", ""
+    );
     for (label, mib) in [("1 MiB", 1u64), ("64 MiB", 64), ("1 GiB", 1024)] {
         let path = dir.0.join(format!("pkg-{mib}"));
         {
-            let mut file = tokio::fs::File::create(&path).await.map_err(|e| e.to_string())?;
-            let block: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 + mib as usize) as u8).collect();
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| e.to_string())?;
+            let block: Vec<u8> = (0..1024 * 1024)
+                .map(|i| (i * 7 + mib as usize) as u8)
+                .collect();
             for _ in 0..mib {
                 file.write_all(&block).await.map_err(|e| e.to_string())?;
             }
@@ -507,11 +533,15 @@ async fn package_phases(http: &reqwest::Client, base: &str, nats_url: Option<&st
         let rate = |elapsed: Duration| mib as f64 / elapsed.as_secs_f64();
         let key = format!("linux/bench/1.0/pkg-{mib}");
         let started = Instant::now();
-        let file = tokio::fs::File::open(&path).await.map_err(|e| e.to_string())?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| e.to_string())?;
         let r = http
             .put(format!("{base}/nacre/v1/packages/{key}?overwrite=true"))
             .header(reqwest::header::CONTENT_LENGTH, mib * 1024 * 1024)
-            .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)))
+            .body(reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+            ))
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -520,7 +550,12 @@ async fn package_phases(http: &reqwest::Client, base: &str, nats_url: Option<&st
         }
         let up = rate(started.elapsed());
         let started = Instant::now();
-        let mut body = http.get(format!("{base}/nacre/v1/packages/{key}")).send().await.map_err(|e| e.to_string())?.bytes_stream();
+        let mut body = http
+            .get(format!("{base}/nacre/v1/packages/{key}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .bytes_stream();
         while let Some(chunk) = body.next().await {
             chunk.map_err(|e| e.to_string())?;
         }
@@ -528,23 +563,40 @@ async fn package_phases(http: &reqwest::Client, base: &str, nats_url: Option<&st
         let (raw_put, raw_get) = match &raw {
             Some(store) => {
                 let started = Instant::now();
-                let mut file = tokio::fs::File::open(&path).await.map_err(|e| e.to_string())?;
-                store.put(key.as_str(), &mut file).await.map_err(|e| e.to_string())?;
+                let mut file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                store
+                    .put(key.as_str(), &mut file)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let put = rate(started.elapsed());
                 let started = Instant::now();
                 let mut object = store.get(key.as_str()).await.map_err(|e| e.to_string())?;
-                tokio::io::copy(&mut object, &mut tokio::io::sink()).await.map_err(|e| e.to_string())?;
-                (format!("{put:.0}"), format!("{:.0}", rate(started.elapsed())))
+                tokio::io::copy(&mut object, &mut tokio::io::sink())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (
+                    format!("{put:.0}"),
+                    format!("{:.0}", rate(started.elapsed())),
+                )
             }
             None => ("-".into(), "-".into()),
         };
-        println!("| {:<10} | {:>16.0} | {:>18.0} | {:>16} | {:>18} |", label, up, down, raw_put, raw_get);
+        println!(
+            "| {:<10} | {:>16.0} | {:>18.0} | {:>16} | {:>18} |",
+            label, up, down, raw_put, raw_get
+        );
         let _ = tokio::fs::remove_file(&path).await;
     }
     if let Some(pid) = pid {
         let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_owned)))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            })
             .and_then(|kb| kb.parse::<u64>().ok())
             .unwrap_or(0);
         println!("nacre peak RSS over the whole run: {} MiB", peak / 1024);

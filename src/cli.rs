@@ -21,6 +21,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure config GET and POST throughput and latency.
     Bench(crate::bench::BenchArgs),
+    /// Check that Docker Compose files keep every data directory on a named volume.
+    CheckCompose {
+        /// Compose files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Upload, list, download and delete packages on a running Nacre.
     Package(crate::packages::cli::PackageArgs),
 }

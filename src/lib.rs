@@ -5,6 +5,7 @@ pub mod backbone;
 pub mod bench;
 pub mod cli;
 pub mod core;
+pub mod deploy_check;
 pub mod logging;
 pub mod nacos;
 pub mod packages;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
+        Command::CheckCompose { files } => check_compose(&files),
     }
 }
 
@@ -44,6 +45,33 @@ async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("nacre: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn check_compose(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        match nacre::deploy_check::check_compose(file) {
+            Ok(problems) if problems.is_empty() => println!(
+                "{}: every data directory is on a named volume",
+                file.display()
+            ),
+            Ok(problems) => {
+                failed = true;
+                for p in problems {
+                    eprintln!("{}: {p}", file.display());
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("nacre check-compose: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
