@@ -124,7 +124,17 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
     if nats.tls.required {
         options = options.require_tls(true);
     }
-    let connect = options.connect(url);
+    // A cluster is given as comma-separated URLs; the client takes them as a list.
+    let addrs: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| err(format!("invalid URL {u:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let connect = options.connect(addrs);
     match tokio::time::timeout(Duration::from_secs(30), connect).await {
         Ok(Ok(client)) => Ok(Connection { client, connects }),
         Ok(Err(e)) => Err(err(e.to_string())),

@@ -348,3 +348,156 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A 3-node JetStream cluster on loopback, one server per "datacenter" (server_tags dc:dcN,
+/// unique_tag "dc"), as nats/cluster-dc*.conf configures it.
+pub struct NatsCluster {
+    pub nodes: Vec<ClusterNode>,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct ClusterNode {
+    pub name: String,
+    pub port: u16,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsCluster {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, c)| format!("nats-route://127.0.0.1:{c}"))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, cluster_port)) in ports.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let store = dir.path().join(&name);
+            let conf = dir.path().join(format!("{name}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "server_name: {name}\nlisten: 127.0.0.1:{port}\nserver_tags: [\"dc:dc{}\"]\n\
+                     jetstream {{\n  store_dir: {store:?}\n  unique_tag: \"dc\"\n}}\n\
+                     cluster {{\n  name: drill\n  listen: 127.0.0.1:{cluster_port}\n  routes: [{}]\n}}\n",
+                    i + 1,
+                    routes.join(", "),
+                    store = store.display().to_string(),
+                ),
+            )
+            .unwrap();
+            nodes.push(ClusterNode {
+                name,
+                port: *port,
+                conf,
+                child: None,
+            });
+        }
+        for node in &mut nodes {
+            node.spawn();
+        }
+        let cluster = NatsCluster { nodes, dir };
+        cluster.wait_for_meta_leader().await;
+        cluster
+    }
+
+    /// Waits until an R3 stream can be created (the cluster elected its meta leader).
+    async fn wait_for_meta_leader(&self) {
+        let js = async_nats::jetstream::new(self.client().await);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let created = js
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: "PROBE".into(),
+                    subjects: vec!["probe.>".into()],
+                    num_replicas: 3,
+                    ..Default::default()
+                })
+                .await;
+            if created.is_ok() {
+                let _ = js.delete_stream("PROBE").await;
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the NATS cluster did not form: {created:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A client connected to the whole cluster.
+    pub async fn client(&self) -> async_nats::Client {
+        let addrs: Vec<async_nats::ServerAddr> = self
+            .nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port).parse().unwrap())
+            .collect();
+        async_nats::connect(addrs).await.unwrap()
+    }
+
+    /// All servers' URLs, comma-separated, as nats.url takes them.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn node(&mut self, name: &str) -> &mut ClusterNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .expect("a node of that name")
+    }
+}
+
+impl ClusterNode {
+    fn spawn(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed: run `make nats-server`");
+        self.child = Some(child);
+        wait_for_port(self.port, "cluster nats-server");
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+}
+
+impl Nacre {
+    /// Against a NATS cluster, at the given replica count.
+    pub async fn clustered(cluster: &NatsCluster, replicas: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = vec![("NACRE_NATS_REPLICAS".to_owned(), replicas.to_owned())];
+        let mut n = Self::spawn(tmp.path().to_path_buf(), Some(cluster.url()), env).await;
+        n._tmp = Some(tmp);
+        n
+    }
+}

@@ -1,0 +1,173 @@
+//! Disaster drills with real nats-servers on loopback: losing a NATS node of an R3 cluster, and
+//! losing a Nacre node, in the middle of acknowledged writes.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use common::*;
+
+/// Writes configs one after another until told to stop; returns the acknowledged ids and the
+/// longest gap between two acknowledgements.
+async fn write_until(base: String, prefix: &str, stop: Arc<AtomicBool>) -> (Vec<String>, Duration) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut acked = Vec::new();
+    let mut last_ack = Instant::now();
+    let mut longest_gap = Duration::ZERO;
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let id = format!("{prefix}-{i}");
+        i += 1;
+        let r = client
+            .post(format!("{base}/nacos/v1/cs/configs"))
+            .form(&[
+                ("dataId", id.as_str()),
+                ("group", "DRILL"),
+                ("content", "v"),
+            ])
+            .send()
+            .await;
+        if let Ok(r) = r
+            && r.status() == 200
+        {
+            acked.push(id);
+            longest_gap = longest_gap.max(last_ack.elapsed());
+            last_ack = Instant::now();
+        }
+    }
+    (acked, longest_gap)
+}
+
+#[tokio::test]
+async fn killing_the_stream_leader_of_an_r3_cluster_loses_no_acknowledged_write() {
+    let mut cluster = NatsCluster::start().await;
+    let mut n = Nacre::clustered(&cluster, "3").await;
+    let js = jetstream::new(cluster.client().await);
+    let info = js
+        .get_stream("NACRE_EVENTS")
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap();
+    assert_eq!(info.config.num_replicas, 3, "the event stream is R3");
+    let leader = info
+        .cluster
+        .and_then(|c| c.leader)
+        .expect("a stream leader");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let base = n.base();
+        tokio::spawn(async move { write_until(base, "r3", stop).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.node(&leader).kill();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (acked, gap) = writer.await.unwrap();
+    println!(
+        "drill: {} acknowledged writes; longest gap between acks after killing {leader}: {gap:?}",
+        acked.len()
+    );
+    assert!(acked.len() > 50, "writes went on: {}", acked.len());
+    assert!(
+        gap < Duration::from_secs(15),
+        "writes resumed after the election ({gap:?})"
+    );
+
+    // The killed node rejoins and catches up.
+    cluster.node(&leader).restart();
+    eventually("the restarted node to catch up", || async {
+        let Ok(mut stream) = js.get_stream("NACRE_EVENTS").await else {
+            return false;
+        };
+        let Ok(info) = stream.info().await else {
+            return false;
+        };
+        let replicas = info
+            .cluster
+            .as_ref()
+            .map(|c| c.replicas.clone())
+            .unwrap_or_default();
+        replicas.len() == 2 && replicas.iter().all(|r| r.current)
+    })
+    .await;
+
+    // Every acknowledged write is there, also after a full replay by a restarted Nacre.
+    for id in &acked {
+        assert_eq!(
+            get_config(&n, id, "DRILL", "").await.0,
+            200,
+            "{id} was acknowledged"
+        );
+    }
+    n.stop();
+    n.start().await;
+    for id in &acked {
+        assert_eq!(
+            get_config(&n, id, "DRILL", "").await.0,
+            200,
+            "{id} survives a restart"
+        );
+    }
+}
+
+#[tokio::test]
+async fn killing_a_nacre_node_mid_write_loses_no_acknowledged_write() {
+    let nats = NatsServer::start();
+    let mut a = Nacre::external(&nats).await;
+    let b = Nacre::external(&nats).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let stop = stop.clone();
+        let base = a.base();
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("w{w}-{i}");
+                i += 1;
+                match client
+                    .post(format!("{base}/nacos/v1/cs/configs"))
+                    .form(&[
+                        ("dataId", id.as_str()),
+                        ("group", "DRILL"),
+                        ("content", "v"),
+                    ])
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => acked.push(id),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill();
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert!(acked.len() > 20, "{}", acked.len());
+    for id in &acked {
+        assert_eq!(
+            get_config(&b, id, "DRILL", "").await.0,
+            200,
+            "{id} was acknowledged by the killed node"
+        );
+    }
+}
