@@ -21,6 +21,25 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure config GET and POST throughput and latency.
     Bench(crate::bench::BenchArgs),
+    /// Back up every stream Nacre owns (events, KV views, packages) into DIR.
+    Backup {
+        dir: PathBuf,
+        #[command(flatten)]
+        settings: ServeArgs,
+    },
+    /// Restore a backup made by `nacre backup` or `nats stream backup`.
+    Restore {
+        dir: PathBuf,
+        /// Replace streams that already exist.
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        settings: ServeArgs,
+    },
+    /// Replay the event stream and compare the KV and Object Store views with it.
+    Verify(ServeArgs),
+    /// Drop the KV views and write them again from the event stream.
+    Rebuild(ServeArgs),
     /// Check that Docker Compose files keep every data directory on a named volume.
     CheckCompose {
         /// Compose files to check.

@@ -9,5 +9,6 @@ pub mod deploy_check;
 pub mod logging;
 pub mod nacos;
 pub mod packages;
+pub mod recovery;
 pub mod server;
 pub mod settings;

@@ -19,6 +19,71 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
         Command::CheckCompose { files } => check_compose(&files),
+        Command::Verify(args) => runtime.block_on(recovery(args, |s| async move {
+            nacre::recovery::verify::verify(&s).await.map(|agree| {
+                if agree {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            })
+        })),
+        Command::Backup { dir, settings } => runtime.block_on(recovery(settings, |s| async move {
+            nacre::recovery::snapshot::backup(&s, &dir)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        })),
+        Command::Restore {
+            dir,
+            overwrite,
+            settings,
+        } => runtime.block_on(recovery(settings, |s| async move {
+            nacre::recovery::snapshot::restore(&s, &dir, overwrite)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        })),
+        Command::Rebuild(args) => runtime.block_on(recovery(args, |s| async move {
+            nacre::recovery::verify::rebuild(&s)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        })),
+    }
+}
+
+fn settings(args: &ServeArgs) -> Result<Settings, ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        port: args.port,
+        grpc_port: args.grpc_port,
+        nats_url: args.nats_url.clone(),
+    };
+    Settings::load(args.config.as_deref(), &env, &overrides).map_err(|e| {
+        eprintln!("nacre: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Runs a recovery command with the same settings `serve` would use.
+async fn recovery<F, Fut>(args: ServeArgs, command: F) -> ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    nacre::logging::init(&nacre::settings::LogSettings {
+        level: "warn".into(),
+        ..settings.log.clone()
+    });
+    match command(settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nacre: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

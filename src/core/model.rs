@@ -74,6 +74,12 @@ impl Model {
         self.health.borrow().clone()
     }
 
+    /// Waits until the model has caught up with the stream it found at start-up.
+    pub async fn wait_live(&self) {
+        let mut health = self.health.subscribe();
+        let _ = health.wait_for(|h| *h == Health::Live).await;
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {
         self.changes.subscribe()
     }
@@ -210,4 +216,45 @@ impl Model {
             }
         }
     }
+}
+
+/// Folds the whole stream as it stands now into a fresh state (for `verify`, `rebuild`, backups).
+pub async fn replay(
+    js: &async_nats::jetstream::Context,
+    stream_name: &str,
+) -> Result<State, String> {
+    let stream = js
+        .get_stream(stream_name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let last = stream
+        .get_info()
+        .await
+        .map_err(|e| e.to_string())?
+        .state
+        .last_sequence;
+    let mut state = State::default();
+    if last == 0 {
+        return Ok(state);
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: format!("{SUBJECT_PREFIX}.>"),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| e.to_string())?;
+        let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
+        let envelope: Envelope = serde_json::from_slice(&message.payload)
+            .map_err(|e| format!("event {seq} cannot be read by this Nacre: {e}"))?;
+        state.apply(seq, &envelope);
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(state)
 }

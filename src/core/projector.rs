@@ -133,6 +133,8 @@ pub async fn read_bucket(store: &kv::Store) -> Result<HashMap<String, (Bytes, u6
 
 /// The node's projector task: waits for the lease, then keeps the views equal to the model.
 pub async fn run(backbone: Backbone, model: Arc<Model>, node: String) {
+    // Take the lease only once this node's model can say what the views must hold.
+    model.wait_live().await;
     loop {
         match backbone
             .leases
@@ -250,6 +252,9 @@ async fn project(
     lease: &mut u64,
 ) -> Result<std::convert::Infallible, Stop> {
     let mut feed = model.subscribe();
+    // Reconciling a model that has not replayed the stream yet would "fix" the views into
+    // emptiness: wait until it has caught up.
+    model.wait_live().await;
     let mut writer = Writer {
         backbone,
         revisions: HashMap::new(),

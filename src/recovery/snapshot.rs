@@ -1,0 +1,371 @@
+//! `nacre backup DIR` / `nacre restore DIR` over JetStream's snapshot and restore API, in the
+//! on-disk format of `nats stream backup`: one directory per stream holding `backup.json`
+//! (`{"config", "state"}`) and `stream.tar.s2` (the snapshot bytes as the server sends them), so
+//! either tool's backup restores with either tool. Nacre adds `manifest.json` with message counts,
+//! sequences and SHA-256 checksums, and checks them before restoring.
+//!
+//! Protocol (nats-server `jetstream_api.go`, jsm.go `snapshots.go`): the snapshot request names a
+//! deliver subject; the server sends raw chunks, each (but possibly the last) with a reply subject
+//! the client acks with an empty message, and ends with an empty message — status 204 up to
+//! 2.11, no header from 2.12 (checked against 2.10.26, 2.12.8 and 2.15.1) — or an error status.
+//! A restore request answers with a subject to which each chunk is sent as a request (an empty
+//! reply accepts it); an empty request ends it and its reply is the new stream's info.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::settings::Settings;
+
+const CHUNK_SIZE: usize = 128 * 1024;
+const RESTORE_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub created_at: String,
+    pub streams: Vec<StreamEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StreamEntry {
+    pub name: String,
+    pub messages: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub snapshot_bytes: u64,
+    pub snapshot_sha256: String,
+    pub backup_json_sha256: String,
+}
+
+fn spinner(name: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(name.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn api_error(value: &Value) -> Option<String> {
+    value.get("error").map(|e| {
+        format!(
+            "{} (code {}, err_code {})",
+            e.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("error"),
+            e.get("code").unwrap_or(&Value::Null),
+            e.get("err_code").unwrap_or(&Value::Null)
+        )
+    })
+}
+
+async fn sha256_file(path: &Path) -> Result<String, String> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+    }
+    Ok(hex::encode(sha.finalize()))
+}
+
+/// Snapshots one stream into `dir/<stream>/`.
+async fn snapshot(
+    client: &async_nats::Client,
+    stream: &str,
+    dir: &Path,
+) -> Result<StreamEntry, String> {
+    let target = dir.join(stream);
+    tokio::fs::create_dir_all(&target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let inbox = client.new_inbox();
+    // The server waits only briefly for interest: subscribe before asking.
+    let mut chunks = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.flush().await.map_err(|e| e.to_string())?;
+    let request = json!({"deliver_subject": inbox, "no_consumers": false, "chunk_size": CHUNK_SIZE, "jsck": false});
+    let reply = client
+        .request(
+            format!("$JS.API.STREAM.SNAPSHOT.{stream}"),
+            Bytes::from(request.to_string()),
+        )
+        .await
+        .map_err(|e| format!("snapshot of {stream}: {e}"))?;
+    let response: Value = serde_json::from_slice(&reply.payload).map_err(|e| e.to_string())?;
+    if let Some(e) = api_error(&response) {
+        return Err(format!("snapshot of {stream}: {e}"));
+    }
+    let path = target.join("stream.tar.s2");
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bar = spinner(&format!("backup {stream}"));
+    let mut sha = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), chunks.next())
+            .await
+            .map_err(|_| format!("snapshot of {stream}: no data for 30 s"))?
+            .ok_or_else(|| format!("snapshot of {stream}: subscription closed"))?;
+        if message.payload.is_empty() {
+            // The end: status 204 up to 2.11, a bare empty message from 2.12 on; any other
+            // status is the server's error.
+            match message.status.map(|s| s.as_u16()) {
+                None | Some(204) if size > 0 => break,
+                status => {
+                    return Err(format!(
+                        "snapshot of {stream} failed: status {status:?} {}",
+                        message.description.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        sha.update(&message.payload);
+        size += message.payload.len() as u64;
+        bar.inc(message.payload.len() as u64);
+        file.write_all(&message.payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(reply) = message.reply {
+            client
+                .publish(reply, Bytes::new())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    file.flush().await.map_err(|e| e.to_string())?;
+    file.sync_all().await.map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let backup = json!({"config": response["config"], "state": response["state"]});
+    let backup_text = serde_json::to_vec_pretty(&backup).map_err(|e| e.to_string())?;
+    tokio::fs::write(target.join("backup.json"), &backup_text)
+        .await
+        .map_err(|e| e.to_string())?;
+    let state = &response["state"];
+    Ok(StreamEntry {
+        name: stream.to_owned(),
+        messages: state["messages"].as_u64().unwrap_or(0),
+        first_seq: state["first_seq"].as_u64().unwrap_or(0),
+        last_seq: state["last_seq"].as_u64().unwrap_or(0),
+        snapshot_bytes: size,
+        snapshot_sha256: hex::encode(sha.finalize()),
+        backup_json_sha256: hex::encode(Sha256::digest(&backup_text)),
+    })
+}
+
+/// `nacre backup DIR`: every stream Nacre owns (events, KV views, packages).
+pub async fn backup(settings: &Settings, dir: &Path) -> Result<(), String> {
+    let js = super::connect(settings).await?;
+    let client = js.client();
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut streams = Vec::new();
+    for name in super::owned_streams(settings) {
+        if js.get_stream(&name).await.is_err() {
+            println!("{name}: absent, skipped");
+            continue;
+        }
+        let entry = snapshot(&client, &name, dir).await?;
+        println!(
+            "{name}: {} messages (seq {}..{}), {} bytes",
+            entry.messages, entry.first_seq, entry.last_seq, entry.snapshot_bytes
+        );
+        streams.push(entry);
+    }
+    let manifest = Manifest {
+        created_at: chrono::Utc::now().to_rfc3339(),
+        streams,
+    };
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    tokio::fs::write(dir.join("manifest.json"), text)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("backup written to {}", dir.display());
+    Ok(())
+}
+
+/// Streams to restore: those of the manifest (checked), else every `<dir>/*/backup.json`
+/// (a backup made by `nats stream backup`).
+async fn backed_up_streams(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let manifest_path = dir.join("manifest.json");
+    if manifest_path.exists() {
+        let manifest: Manifest = serde_json::from_slice(
+            &tokio::fs::read(&manifest_path)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        let mut dirs = Vec::new();
+        for entry in &manifest.streams {
+            let stream_dir = dir.join(&entry.name);
+            if sha256_file(&stream_dir.join("stream.tar.s2")).await? != entry.snapshot_sha256
+                || sha256_file(&stream_dir.join("backup.json")).await? != entry.backup_json_sha256
+            {
+                return Err(format!(
+                    "the backup of {} does not match its manifest checksums: refusing to restore it",
+                    entry.name
+                ));
+            }
+            dirs.push(stream_dir);
+        }
+        return Ok(dirs);
+    }
+    let mut dirs = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    while let Some(entry) = entries.next_entry().await.map_err(|e| e.to_string())? {
+        if entry.path().join("backup.json").exists() {
+            dirs.push(entry.path());
+        }
+    }
+    if dir.join("backup.json").exists() {
+        dirs.push(dir.to_path_buf());
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Restores one stream from a `backup.json` + `stream.tar.s2` directory.
+async fn restore_stream(
+    js: &async_nats::jetstream::Context,
+    dir: &Path,
+    replicas: usize,
+    overwrite: bool,
+) -> Result<String, String> {
+    let client = js.client();
+    let mut backup: Value = serde_json::from_slice(
+        &tokio::fs::read(dir.join("backup.json"))
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", dir.join("backup.json").display()))?;
+    let name = backup["config"]["name"]
+        .as_str()
+        .ok_or("backup.json has no config.name")?
+        .to_owned();
+    // Place it at this cluster's replica count.
+    backup["config"]["num_replicas"] = json!(replicas);
+    if js.get_stream(&name).await.is_ok() {
+        if !overwrite {
+            return Err(format!(
+                "stream {name} already exists: refusing to overwrite it (pass --overwrite to replace it)"
+            ));
+        }
+        js.delete_stream(&name)
+            .await
+            .map_err(|e| format!("cannot delete {name}: {e}"))?;
+    }
+    let reply = client
+        .request(
+            format!("$JS.API.STREAM.RESTORE.{name}"),
+            Bytes::from(backup.to_string()),
+        )
+        .await
+        .map_err(|e| format!("restore of {name}: {e}"))?;
+    let response: Value = serde_json::from_slice(&reply.payload).map_err(|e| e.to_string())?;
+    if let Some(e) = api_error(&response) {
+        return Err(format!("restore of {name}: {e}"));
+    }
+    let deliver = response["deliver_subject"]
+        .as_str()
+        .ok_or("the restore response has no deliver_subject")?
+        .to_owned();
+    let mut file = tokio::fs::File::open(dir.join("stream.tar.s2"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let bar = spinner(&format!("restore {name}"));
+    let mut buf = vec![0u8; RESTORE_CHUNK];
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        let ack = client
+            .request(deliver.clone(), Bytes::copy_from_slice(&buf[..n]))
+            .await
+            .map_err(|e| format!("restore of {name}: {e}"))?;
+        if !ack.payload.is_empty() {
+            return Err(format!(
+                "restore of {name} refused a chunk: {}",
+                String::from_utf8_lossy(&ack.payload)
+            ));
+        }
+        bar.inc(n as u64);
+    }
+    let done = client
+        .send_request(
+            deliver,
+            async_nats::Request::new()
+                .payload(Bytes::new())
+                .timeout(Some(Duration::from_secs(3600))),
+        )
+        .await
+        .map_err(|e| format!("restore of {name}: {e}"))?;
+    bar.finish_and_clear();
+    let info: Value = serde_json::from_slice(&done.payload).map_err(|e| e.to_string())?;
+    if let Some(e) = api_error(&info) {
+        return Err(format!("restore of {name}: {e}"));
+    }
+    Ok(format!(
+        "{name}: {} messages (last seq {})",
+        info["state"]["messages"], info["state"]["last_seq"]
+    ))
+}
+
+/// `nacre restore DIR`: onto the same or a new, empty cluster. Existing streams are refused
+/// unless `overwrite`.
+pub async fn restore(settings: &Settings, dir: &Path, overwrite: bool) -> Result<(), String> {
+    let js = super::connect(settings).await?;
+    let dirs = backed_up_streams(dir).await?;
+    if dirs.is_empty() {
+        return Err(format!("{} holds no stream backups", dir.display()));
+    }
+    // Refuse before restoring anything when a stream exists and overwrite was not asked for.
+    if !overwrite {
+        for d in &dirs {
+            let backup: Value = serde_json::from_slice(
+                &tokio::fs::read(d.join("backup.json"))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            if let Some(name) = backup["config"]["name"].as_str()
+                && js.get_stream(name).await.is_ok()
+            {
+                return Err(format!(
+                    "stream {name} already exists: refusing to overwrite it (pass --overwrite to replace it)"
+                ));
+            }
+        }
+    }
+    for d in dirs {
+        println!(
+            "{}",
+            restore_stream(&js, &d, settings.nats.replicas, overwrite).await?
+        );
+    }
+    println!(
+        "restored; start Nacre (its views are reconciled with the restored stream) and run `nacre verify`"
+    );
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! `nacre verify` and `nacre rebuild`: the views against the fold of the stream.
+
+use std::collections::BTreeMap;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+
+use crate::backbone::{self, objects};
+use crate::core::model::replay;
+use crate::core::projector::{expected_views, read_bucket};
+use crate::core::state::State;
+use crate::settings::Settings;
+
+/// Every difference between the views and what the stream implies.
+pub async fn differences(
+    js: &jetstream::Context,
+    settings: &Settings,
+    state: &State,
+) -> Result<Vec<String>, String> {
+    let mut diffs = Vec::new();
+    for (bucket, wanted) in expected_views(state) {
+        let store = js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| format!("bucket {bucket}: {e}"))?;
+        let actual = read_bucket(&store).await?;
+        for (key, value) in &wanted {
+            match actual.get(key) {
+                None => diffs.push(format!("{bucket}/{key}: missing from the view")),
+                Some((v, _)) if v != value => {
+                    diffs.push(format!("{bucket}/{key}: differs from the stream"))
+                }
+                Some(_) => {}
+            }
+        }
+        for key in actual.keys().filter(|k| !wanted.contains_key(*k)) {
+            diffs.push(format!("{bucket}/{key}: in the view but not in the stream"));
+        }
+    }
+    let packages =
+        objects::PackageStore::open(js, backbone::PACKAGES_BUCKET, settings.nats.replicas).await?;
+    let mut listed = BTreeMap::new();
+    let mut list = packages.store.list().await.map_err(|e| e.to_string())?;
+    while let Some(info) = list.next().await {
+        let info = info.map_err(|e| e.to_string())?;
+        if !info.deleted {
+            listed.insert(info.name.clone(), info);
+        }
+    }
+    for (key, entry) in &state.packages {
+        match listed.get(&key.path()) {
+            None => diffs.push(format!(
+                "{}/{}: in the index but not in the Object Store",
+                backbone::PACKAGES_BUCKET,
+                key.path()
+            )),
+            Some(info) => {
+                if info.nuid != entry.info.nuid
+                    || info.size as u64 != entry.info.size
+                    || info.digest.as_deref()
+                        != Some(objects::digest_header(&entry.info.sha256).as_str())
+                {
+                    diffs.push(format!(
+                        "{}/{}: the Object Store holds other bytes than the index says",
+                        backbone::PACKAGES_BUCKET,
+                        key.path()
+                    ));
+                }
+            }
+        }
+    }
+    for name in listed.keys() {
+        if !state.packages.keys().any(|k| k.path() == *name) {
+            diffs.push(format!(
+                "{}/{name}: in the Object Store but not in the index",
+                backbone::PACKAGES_BUCKET
+            ));
+        }
+    }
+    Ok(diffs)
+}
+
+/// `nacre verify`: replays the stream and compares; Ok(true) when everything agrees.
+pub async fn verify(settings: &Settings) -> Result<bool, String> {
+    let js = super::connect(settings).await?;
+    let state = replay(&js, &settings.nats.stream).await?;
+    let diffs = differences(&js, settings, &state).await?;
+    let configs = state.live_configs().count();
+    let instances: usize = state.registry.values().map(|e| e.instances.len()).sum();
+    println!(
+        "replayed {} events: {configs} configs, {} namespaces, {instances} instances, {} packages",
+        state.applied,
+        state.namespaces.len() + 1,
+        state.packages.len()
+    );
+    for d in &diffs {
+        println!("DIFF {d}");
+    }
+    if diffs.is_empty() {
+        println!("the views agree with the event stream");
+    } else {
+        println!(
+            "{} difference(s): run `nacre rebuild` to rewrite the views from the stream",
+            diffs.len()
+        );
+    }
+    Ok(diffs.is_empty())
+}
+
+/// `nacre rebuild`: drops the KV views and writes them again from the stream.
+pub async fn rebuild(settings: &Settings) -> Result<(), String> {
+    let js = super::connect(settings).await?;
+    let state = replay(&js, &settings.nats.stream).await?;
+    let views = expected_views(&state);
+    for (bucket, entries) in &views {
+        let _ = js.delete_key_value(*bucket).await;
+        let store = js
+            .create_key_value(kv::Config {
+                bucket: (*bucket).to_owned(),
+                history: 1,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: settings.nats.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("bucket {bucket}: {e}"))?;
+        for (key, value) in entries {
+            store
+                .put(key, value.clone())
+                .await
+                .map_err(|e| format!("{bucket}/{key}: {e}"))?;
+        }
+        println!("rebuilt {bucket}: {} entries", entries.len());
+    }
+    // Package metadata is a view too: republish what the index says where it differs.
+    let packages =
+        objects::PackageStore::open(&js, backbone::PACKAGES_BUCKET, settings.nats.replicas).await?;
+    let mut republished = 0;
+    for (key, entry) in &state.packages {
+        let ok = match packages.store.info(key.path()).await {
+            Ok(info) => info.nuid == entry.info.nuid && !info.deleted,
+            Err(_) => false,
+        };
+        if !ok {
+            objects::publish_meta(&packages, &key.path(), &entry.info)
+                .await
+                .map_err(|e| e.to_string())?;
+            republished += 1;
+        }
+    }
+    println!("package metadata republished: {republished}");
+    Ok(())
+}
