@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
     /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -207,6 +207,9 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     }
     if args.scenario == "all" || args.scenario == "naming" {
         naming_phases(&args, &http, &base, child.as_ref().map(|c| c.0.id())).await?;
+    }
+    if args.scenario == "backup" {
+        backup_phases(&args, &http, &base, nats_url.as_deref()).await?;
     }
     if args.scenario == "all" || args.scenario == "packages" {
         package_phases(
@@ -602,6 +605,189 @@ async fn package_phases(
         println!("nacre peak RSS over the whole run: {} MiB", peak / 1024);
     }
     Ok(())
+}
+
+/// Backup and restore time and size: 100k configs, 10k instances and a 1 GiB package (scaled by
+/// `--instances`: configs = 10 × instances), restored into a second, empty nats-server.
+async fn backup_phases(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    base: &str,
+    nats_url: Option<&str>,
+) -> Result<(), String> {
+    let nats_url = nats_url.ok_or("the backup scenario needs the standalone run (no --addr)")?;
+    let configs = args.instances as u64 * 10;
+    let seed = Instant::now();
+    seed_parallel(http, base, configs, args.concurrency, |i| {
+        (
+            "/nacos/v1/cs/configs".to_owned(),
+            vec![
+                ("dataId", format!("bk-{i}")),
+                ("group", "BACKUP".into()),
+                ("content", format!("key{i}=value{i}\n").repeat(8)),
+            ],
+            true,
+        )
+    })
+    .await?;
+    seed_parallel(http, base, args.instances as u64, args.concurrency, |i| {
+        (
+            "/nacos/v1/ns/instance".to_owned(),
+            register_query(&format!("bk-svc-{}", i / 100), i).to_vec(),
+            false,
+        )
+    })
+    .await?;
+    let dir = tempfile_dir()?;
+    let path = dir.0.join("package");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Incompressible, like real (already compressed) packages.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut block = vec![0u8; 1024 * 1024];
+        for _ in 0..1024 {
+            for chunk in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            file.write_all(&block).await.map_err(|e| e.to_string())?;
+        }
+    }
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = http
+        .put(format!("{base}/nacre/v1/packages/linux/backup/1.0/big.bin"))
+        .header(reqwest::header::CONTENT_LENGTH, 1024u64 * 1024 * 1024)
+        .body(reqwest::Body::wrap_stream(
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+        ))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("package upload failed: {}", r.status()));
+    }
+    println!(
+        "seeded {configs} configs, {} instances and a 1 GiB package in {:?}",
+        args.instances,
+        seed.elapsed()
+    );
+
+    let mut settings = crate::settings::Settings::default();
+    settings.nats.url = nats_url.to_owned();
+    let backup_dir = dir.0.join("backup");
+    let started = Instant::now();
+    crate::recovery::snapshot::backup(&settings, &backup_dir).await?;
+    let backup_time = started.elapsed();
+    let size = dir_size(&backup_dir);
+
+    // Restore into a second, empty nats-server.
+    let binary = crate::backbone::supervisor::resolve_binary(
+        &args
+            .nats_server
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .or_else(|| std::env::var("NACRE_NATS_STANDALONE_BINARY").ok())
+            .unwrap_or_else(|| "nats-server".into()),
+    )
+    .map_err(|e| e.to_string())?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let store = dir.0.join("restore-store");
+    let target = KillOnDrop(
+        std::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    settings.nats.url = format!("nats://127.0.0.1:{port}");
+    let started = Instant::now();
+    crate::recovery::snapshot::restore(&settings, &backup_dir, false).await?;
+    let restore_time = started.elapsed();
+    drop(target);
+    println!(
+        "backup: {:.1} s, {} MiB on disk; restore into an empty server: {:.1} s",
+        backup_time.as_secs_f64(),
+        size / (1024 * 1024),
+        restore_time.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Sends `n` requests built by `build(i)` from `concurrency` workers; POST form or query.
+async fn seed_parallel(
+    http: &reqwest::Client,
+    base: &str,
+    n: u64,
+    concurrency: usize,
+    build: impl Fn(u64) -> (String, Vec<(&'static str, String)>, bool) + Send + Sync + 'static,
+) -> Result<(), String> {
+    let build = Arc::new(build);
+    let next = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, base, build, next, failures) = (
+                http.clone(),
+                base.to_owned(),
+                build.clone(),
+                next.clone(),
+                failures.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let (path, params, form) = build(i);
+                    let request = http.post(format!("{base}{path}"));
+                    let request = if form {
+                        request.form(&params)
+                    } else {
+                        request.query(&params)
+                    };
+                    if !matches!(request.send().await, Ok(r) if r.status().is_success()) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    match failures.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        f => Err(format!("{f} seeding requests failed")),
+    }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_size(&p)
+                    } else {
+                        p.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn ip_of(i: u64) -> String {
