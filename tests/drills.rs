@@ -171,3 +171,54 @@ async fn killing_a_nacre_node_mid_write_loses_no_acknowledged_write() {
         );
     }
 }
+
+/// A stream placed at fewer replicas than configured is refused, not silently used.
+#[tokio::test]
+async fn weaker_placement_than_configured_is_refused() {
+    let cluster = NatsCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A first deployment at R1 creates the stream and buckets with one replica...
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nacre"))
+        .args([
+            "serve",
+            "--port",
+            &free_port().to_string(),
+            "--nats-url",
+            &cluster.url(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("NACRE_NATS_REPLICAS", "1")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut first = out;
+    let js = jetstream::new(cluster.client().await);
+    eventually("the R1 stream", || async {
+        js.get_stream("NACRE_EVENTS").await.is_ok()
+    })
+    .await;
+    let _ = first.kill();
+    let _ = first.wait();
+    // ...then a node configured for R3 must refuse it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nacre"))
+        .args([
+            "serve",
+            "--port",
+            &free_port().to_string(),
+            "--nats-url",
+            &cluster.url(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("NACRE_NATS_REPLICAS", "3")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("1 replica(s) but nats.replicas is 3") && stderr.contains("refuses"),
+        "{stderr}"
+    );
+}
