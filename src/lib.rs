@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod core;
 pub mod deploy_check;
+pub mod digest;
 pub mod logging;
 pub mod nacos;
 pub mod packages;

@@ -24,18 +24,6 @@ fn nacre_cmd(args: &[&str], nats: &NatsServer, data_dir: &std::path::Path) -> (b
     (out.status.success(), text)
 }
 
-async fn last_seq(nats: &NatsServer) -> u64 {
-    let js = jetstream::new(nats.client().await);
-    js.get_stream("NACRE_EVENTS")
-        .await
-        .unwrap()
-        .get_info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
-}
-
 #[tokio::test]
 async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
     let mut nats = NatsServer::start();
@@ -65,7 +53,7 @@ async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
         .unwrap();
     assert_eq!(r.status(), 201);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the projector writes the views
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
 
     let backup_dir = tempfile::tempdir().unwrap();
     let (ok, out) = nacre_cmd(
@@ -110,7 +98,7 @@ async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
         dir.path(),
     );
     assert!(ok, "{out}");
-    assert_eq!(last_seq(&nats).await, before, "sequences are kept");
+    assert_eq!(nats.last_seq().await, before, "sequences are kept");
 
     n.start().await; // no --accept-empty-store: nothing this node saw was lost
     for i in 0..30 {
@@ -143,7 +131,7 @@ async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
 
     // The index continues upward from where the backup stopped.
     publish(&n, "after-restore", "G", "x").await;
-    assert!(last_seq(&nats).await > before);
+    assert!(nats.last_seq().await > before);
 }
 
 #[tokio::test]

@@ -21,23 +21,10 @@ async fn post(n: &Nacre, form: &[(&str, &str)]) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// The event stream's last sequence: proof that nothing was written.
-async fn last_seq(nats: &NatsServer) -> u64 {
-    let js = async_nats::jetstream::new(nats.client().await);
-    js.get_stream("NACRE_EVENTS")
-        .await
-        .unwrap()
-        .get_info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
-}
-
 #[tokio::test]
 async fn missing_parameters_are_named() {
     let (nats, n) = node_with(&[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let (status, body) = post(&n, &[("group", "G"), ("content", "x")]).await;
     assert_eq!(status, 400);
     assert!(
@@ -61,13 +48,13 @@ async fn missing_parameters_are_named() {
         (body["code"].as_u64(), body["message"].as_str()),
         (Some(10000), Some("parameter missing"))
     );
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }
 
 #[tokio::test]
 async fn illegal_names_are_refused() {
     let (nats, n) = node_with(&[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     for (data_id, group) in [
         ("a/b", "G"),
         ("a b", "G"),
@@ -93,13 +80,13 @@ async fn illegal_names_are_refused() {
     )
     .await;
     assert_eq!(status, 400, "over-long dataId");
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }
 
 #[tokio::test]
 async fn unknown_namespaces_are_refused() {
     let (nats, n) = node_with(&[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let (status, body) = post(
         &n,
         &[
@@ -126,13 +113,13 @@ async fn unknown_namespaces_are_refused() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }
 
 #[tokio::test]
 async fn content_over_the_configured_limit_is_refused() {
     let (nats, n) = node_with(&[("NACRE_CONFIG_MAX_CONTENT_BYTES", "1024")]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let (status, body) = post(
         &n,
         &[
@@ -157,13 +144,13 @@ async fn content_over_the_configured_limit_is_refused() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(last_seq(&nats).await, before + 1);
+    assert_eq!(nats.last_seq().await, before + 1);
 }
 
 #[tokio::test]
 async fn request_bodies_over_the_server_limit_are_refused() {
     let (nats, n) = node_with(&[("NACRE_SERVER_MAX_BODY_BYTES", "2048")]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let (status, _) = post(
         &n,
         &[
@@ -174,7 +161,7 @@ async fn request_bodies_over_the_server_limit_are_refused() {
     )
     .await;
     assert_eq!(status, 413);
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }
 
 #[tokio::test]
@@ -201,7 +188,7 @@ async fn malformed_listener_strings_are_invalid_probe_modify() {
 #[tokio::test]
 async fn wrong_methods_and_unknown_routes_get_springs_error_body() {
     let (nats, n) = node_with(&[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let r = http()
         .put(n.url("/nacos/v1/cs/configs?dataId=d&group=G&content=x"))
         .send()
@@ -219,13 +206,13 @@ async fn wrong_methods_and_unknown_routes_get_springs_error_body() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }
 
 #[tokio::test]
 async fn bad_namespace_input_is_refused() {
     let (nats, n) = node_with(&[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let r = http()
         .post(n.url("/nacos/v1/console/namespaces"))
         .form(&[("customNamespaceId", "bad id!"), ("namespaceName", "x")])
@@ -254,5 +241,5 @@ async fn bad_namespace_input_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(last_seq(&nats).await, before);
+    assert_eq!(nats.last_seq().await, before);
 }

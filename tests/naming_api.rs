@@ -54,18 +54,6 @@ fn ips(info: &Value) -> Vec<String> {
     v
 }
 
-async fn last_seq(nats: &NatsServer) -> u64 {
-    let js = async_nats::jetstream::new(nats.client().await);
-    js.get_stream("NACRE_EVENTS")
-        .await
-        .unwrap()
-        .get_info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
-}
-
 #[tokio::test]
 async fn register_list_update_deregister() {
     let nats = NatsServer::start();
@@ -659,7 +647,7 @@ async fn bad_naming_input_is_refused_and_writes_nothing() {
     let nats = NatsServer::start();
     let n = node_with(&nats, &[]).await;
     register(&n, "exists", "10.0.0.1", "80", &[]).await;
-    let before = last_seq(&nats).await;
+    let before = nats.last_seq().await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("ip", "1.1.1.1"), ("port", "80")], "serviceName"),
         (&[("serviceName", "s"), ("port", "80")], "'ip'"),
@@ -744,5 +732,5 @@ async fn bad_naming_input_is_refused_and_writes_nothing() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 21001);
-    assert_eq!(last_seq(&nats).await, before, "nothing was written");
+    assert_eq!(nats.last_seq().await, before, "nothing was written");
 }

@@ -178,17 +178,7 @@ impl Model {
         if self.applied() >= target {
             self.set_health(Health::Live);
         }
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: format!("{SUBJECT_PREFIX}.>"),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        let mut messages = events_from(&stream, start).await?;
         loop {
             let message = tokio::select! {
                 next = messages.next() => match next {
@@ -218,6 +208,25 @@ impl Model {
     }
 }
 
+/// Every event from `start` on, in stream order (an ordered consumer: recreated by the client
+/// on gaps).
+async fn events_from(
+    stream: &async_nats::jetstream::stream::Stream,
+    start: u64,
+) -> Result<async_nats::jetstream::consumer::pull::Ordered, String> {
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: format!("{SUBJECT_PREFIX}.>"),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    consumer.messages().await.map_err(|e| e.to_string())
+}
+
 /// Folds the whole stream as it stands now into a fresh state (for `verify`, `rebuild`, backups).
 pub async fn replay(
     js: &async_nats::jetstream::Context,
@@ -237,15 +246,7 @@ pub async fn replay(
     if last == 0 {
         return Ok(state);
     }
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: format!("{SUBJECT_PREFIX}.>"),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    let mut messages = events_from(&stream, 1).await?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| e.to_string())?;
         let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;

@@ -175,12 +175,12 @@ impl Core {
         Ok(())
     }
 
-    pub async fn register_instance(
+    /// Validates a register/update request into the instance's key and event payload.
+    fn instance_data(
         &self,
-        actor: &Actor,
         service: &ServiceKey,
         input: InstanceInput,
-    ) -> Result<u64, CoreError> {
+    ) -> Result<(InstanceKey, InstanceData), CoreError> {
         self.check_service(service)?;
         Self::check_instance(&input)?;
         let spec = input.into_spec(service);
@@ -189,13 +189,25 @@ impl Core {
             ip: spec.ip.clone(),
             port: spec.port,
         };
-        let event = Event::InstanceRegistered(InstanceData {
+        let data = InstanceData {
             namespace: service.namespace.clone(),
             group: service.group.clone(),
             service: service.service.clone(),
             instance: spec,
-        });
-        let seq = self.commit(actor, event, Expect::Anything).await?;
+        };
+        Ok((key, data))
+    }
+
+    pub async fn register_instance(
+        &self,
+        actor: &Actor,
+        service: &ServiceKey,
+        input: InstanceInput,
+    ) -> Result<u64, CoreError> {
+        let (key, data) = self.instance_data(service, input)?;
+        let seq = self
+            .commit(actor, Event::InstanceRegistered(data), Expect::Anything)
+            .await?;
         self.beats.record(service, &key);
         Ok(seq)
     }
@@ -207,24 +219,12 @@ impl Core {
         service: &ServiceKey,
         input: InstanceInput,
     ) -> Result<u64, CoreError> {
-        self.check_service(service)?;
-        Self::check_instance(&input)?;
-        let spec = input.into_spec(service);
-        let key = InstanceKey {
-            cluster: spec.cluster.clone(),
-            ip: spec.ip.clone(),
-            port: spec.port,
-        };
+        let (key, data) = self.instance_data(service, input)?;
         if self.get_instance(service, &key).is_none() {
             return Err(instance_not_found(service, &key));
         }
-        let event = Event::InstanceUpdated(InstanceData {
-            namespace: service.namespace.clone(),
-            group: service.group.clone(),
-            service: service.service.clone(),
-            instance: spec,
-        });
-        self.commit(actor, event, Expect::Anything).await
+        self.commit(actor, Event::InstanceUpdated(data), Expect::Anything)
+            .await
     }
 
     pub async fn deregister_instance(

@@ -1,13 +1,13 @@
 //! `nacre package push|ls|pull|rm`: a client of a running Nacre's package API.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 #[derive(Debug, Args)]
@@ -109,23 +109,6 @@ async fn answer(response: reqwest::Response) -> Result<serde_json::Value, String
     }
 }
 
-async fn sha256_of(path: &Path, bar: &ProgressBar) -> Result<String, String> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        bar.inc(n as u64);
-    }
-    Ok(hex::encode(sha.finalize()))
-}
-
 async fn execute(args: PackageArgs) -> Result<(), String> {
     let http = reqwest::Client::new();
     let base = format!("{}/nacre/v1/packages", args.server.trim_end_matches('/'));
@@ -153,7 +136,7 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                     .to_owned(),
             };
             let hashing = bar(len, "hashing");
-            let sha256 = sha256_of(&file, &hashing).await?;
+            let sha256 = crate::digest::sha256_file(&file, |n| hashing.inc(n)).await?;
             hashing.finish_and_clear();
             let uploading = bar(len, "uploading");
             let progress = uploading.clone();

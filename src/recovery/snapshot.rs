@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::digest::sha256_file;
 use crate::settings::Settings;
 
 const CHUNK_SIZE: usize = 128 * 1024;
@@ -66,22 +67,6 @@ fn api_error(value: &Value) -> Option<String> {
             e.get("err_code").unwrap_or(&Value::Null)
         )
     })
-}
-
-async fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-    }
-    Ok(hex::encode(sha.finalize()))
 }
 
 /// Snapshots one stream into `dir/<stream>/`.
@@ -217,8 +202,10 @@ async fn backed_up_streams(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let mut dirs = Vec::new();
         for entry in &manifest.streams {
             let stream_dir = dir.join(&entry.name);
-            if sha256_file(&stream_dir.join("stream.tar.s2")).await? != entry.snapshot_sha256
-                || sha256_file(&stream_dir.join("backup.json")).await? != entry.backup_json_sha256
+            if sha256_file(&stream_dir.join("stream.tar.s2"), |_| {}).await?
+                != entry.snapshot_sha256
+                || sha256_file(&stream_dir.join("backup.json"), |_| {}).await?
+                    != entry.backup_json_sha256
             {
                 return Err(format!(
                     "the backup of {} does not match its manifest checksums: refusing to restore it",

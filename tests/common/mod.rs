@@ -102,6 +102,19 @@ impl NatsServer {
     pub async fn client(&self) -> async_nats::Client {
         async_nats::connect(self.url()).await.unwrap()
     }
+
+    /// The event stream's last sequence: proof that something, or nothing, was written.
+    pub async fn last_seq(&self) -> u64 {
+        let js = async_nats::jetstream::new(self.client().await);
+        js.get_stream("NACRE_EVENTS")
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap()
+            .state
+            .last_sequence
+    }
 }
 
 impl Drop for NatsServer {
