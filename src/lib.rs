@@ -8,6 +8,7 @@ pub mod core;
 pub mod deploy_check;
 pub mod digest;
 pub mod logging;
+pub mod metrics;
 pub mod nacos;
 pub mod packages;
 pub mod recovery;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::backbone::identity::{self, Marker};
 use crate::backbone::{self, Backbone, supervisor};
+use crate::core::cluster::NodeInfo;
 use crate::core::model::Model;
 use crate::core::{Core, CoreOptions, projector};
 use crate::settings::Settings;
@@ -79,6 +80,26 @@ async fn serve(
     let beats = tokio::spawn(core.clone().follow_beats());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
     let checker = tokio::spawn(core.clone().check_liveness(settings.naming.check_interval));
+    let host = if settings.server.bind == "0.0.0.0" || settings.server.bind == "::" {
+        crate::settings::hostname()
+    } else {
+        settings.server.bind.clone()
+    };
+    let me = NodeInfo {
+        name: node.to_owned(),
+        address: format!("{host}:{}", settings.server.port),
+        datacenter: settings.node.datacenter.clone(),
+        region: settings.node.region.clone(),
+        zone: settings.node.zone.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: chrono::Utc::now().timestamp_millis(),
+        seen_at: 0,
+    };
+    let presence = tokio::spawn(core.clone().keep_presence(
+        backbone.leases.clone(),
+        me,
+        std::time::Duration::from_secs(2),
+    ));
     let marker = Marker {
         cluster_id: backbone.cluster_id.clone(),
         stream: backbone.stream_name.clone(),
@@ -102,9 +123,16 @@ async fn serve(
     tracing::info!(node, "Nacre is serving the Nacos HTTP API on http://{addr}");
     let spool_dir = std::path::absolute(settings.data_dir.join("uploads"))
         .unwrap_or_else(|_| settings.data_dir.join("uploads"));
-    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes).merge(
-        crate::packages::router(core.clone(), spool_dir, settings.packages.max_bytes),
-    );
+    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes)
+        .merge(crate::packages::router(
+            core.clone(),
+            spool_dir,
+            settings.packages.max_bytes,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            core.metrics.clone(),
+            crate::nacos::observe::track,
+        ));
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -114,7 +142,7 @@ async fn serve(
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server stopped with an error");
     }
-    for task in [beats, grace, checker, high_water] {
+    for task in [beats, grace, checker, high_water, presence] {
         task.abort();
     }
     record_high_water(&core.model, &marker, &marker_path);

@@ -408,13 +408,17 @@ impl Settings {
         if !self.node.name.is_empty() {
             return self.node.name.clone();
         }
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "nacre".into());
-        format!("{host}-{}", self.server.port)
+        format!("{}-{}", hostname(), self.server.port)
     }
+}
+
+/// This machine's host name (`nacre` if it has none).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "nacre".into())
 }
 
 /// Every setting's environment name, path and default, e.g.

@@ -57,6 +57,7 @@ pub fn validate_key(core: &Core, key: &ConfigKey) -> Result<(), CoreError> {
 impl Core {
     pub fn get_config(&self, key: &ConfigKey) -> Result<Option<Arc<ConfigEntry>>, CoreError> {
         validate_key(self, key)?;
+        self.metrics.config_query.inc();
         Ok(self.model.read().config(key).cloned())
     }
 
@@ -104,7 +105,9 @@ impl Core {
             src_ip: actor.ip.clone(),
             src_user: actor.user.clone(),
         });
-        self.commit(actor, event, expect).await
+        let seq = self.commit(actor, event, expect).await?;
+        self.metrics.config_publish.inc();
+        Ok(seq)
     }
 
     /// Removes a config. Removing one that does not exist succeeds and records nothing.

@@ -41,15 +41,45 @@ pub enum AppendError {
 pub struct EventLog {
     js: async_nats::jetstream::Context,
     write_timeout: Duration,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl EventLog {
     pub fn new(js: async_nats::jetstream::Context, write_timeout: Duration) -> Self {
-        Self { js, write_timeout }
+        Self {
+            js,
+            write_timeout,
+            metrics: None,
+        }
+    }
+
+    /// Records append latency and failures.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Appends one event and returns its stream sequence once JetStream acknowledged it.
     pub async fn append(&self, envelope: &Envelope, expect: Expect) -> Result<u64, AppendError> {
+        let started = std::time::Instant::now();
+        let result = self.append_with_retries(envelope, expect).await;
+        if let Some(m) = &self.metrics {
+            match &result {
+                Ok(_) => m.publish_duration.observe(started.elapsed().as_secs_f64()),
+                Err(AppendError::Conflict) => {}
+                Err(_) => {
+                    m.publish_errors.inc();
+                }
+            }
+        }
+        result
+    }
+
+    async fn append_with_retries(
+        &self,
+        envelope: &Envelope,
+        expect: Expect,
+    ) -> Result<u64, AppendError> {
         let payload = Bytes::from(
             serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?,
         );

@@ -1,6 +1,7 @@
 //! The core: events, the pure fold, the event log, the read model, the projector, and the
 //! operations every protocol adapter shares. Nothing in here knows about HTTP or gRPC.
 
+pub mod cluster;
 pub mod configs;
 pub mod error;
 pub mod event;
@@ -42,6 +43,9 @@ pub struct Core {
     pub locality: naming::Locality,
     /// The packages Object Store (None until opened).
     pub packages: Option<crate::backbone::objects::PackageStore>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Nacre nodes seen through NATS.
+    pub cluster: Arc<std::sync::RwLock<Vec<cluster::NodeInfo>>>,
 }
 
 /// What the core takes from the settings.
@@ -109,9 +113,10 @@ impl Core {
         stream_name: String,
         options: CoreOptions,
     ) -> Self {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         Self {
             model,
-            log: EventLog::new(js.clone(), options.write_timeout),
+            log: EventLog::new(js.clone(), options.write_timeout).with_metrics(metrics.clone()),
             js,
             stream_name,
             source: format!("nacre/{}", options.node),
@@ -120,6 +125,8 @@ impl Core {
             timeouts: options.timeouts,
             locality: options.locality,
             packages: None,
+            metrics,
+            cluster: Arc::default(),
         }
     }
 

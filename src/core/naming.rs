@@ -208,6 +208,7 @@ impl Core {
         let seq = self
             .commit(actor, Event::InstanceRegistered(data), Expect::Anything)
             .await?;
+        self.metrics.service_register.inc();
         self.beats.record(service, &key);
         Ok(seq)
     }
@@ -267,6 +268,7 @@ impl Core {
         healthy_only: bool,
     ) -> Result<Option<(Selection, u64, i64)>, CoreError> {
         self.check_service(service)?;
+        self.metrics.service_query.inc();
         let state = self.model.read();
         Ok(state
             .registry

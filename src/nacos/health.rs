@@ -12,13 +12,23 @@ pub async fn liveness() -> Response {
     "OK".into_response()
 }
 
-/// Why the node is not ready, in Nacos' words, or None when it is.
-fn not_ready(app: &AppState) -> Option<String> {
-    match app.core.model.health() {
-        Health::Live => None,
-        Health::Loading => Some("config not in readiness".into()),
-        Health::Stuck(reason) => Some(format!("config not in readiness: {reason}")),
+/// Events a node may trail the stream by and still call itself ready.
+const MAX_READY_LAG: u64 = 10_000;
+
+/// Why the node is not ready, in Nacos' words, or None when it is: NATS must be reachable and the
+/// model caught up with the stream.
+pub fn not_ready(app: &AppState) -> Option<String> {
+    if !app.core.nats_connected() {
+        return Some("config and naming not in readiness: NATS is unreachable".into());
     }
+    match app.core.model.health() {
+        Health::Live => {}
+        Health::Loading => return Some("config not in readiness".into()),
+        Health::Stuck(reason) => return Some(format!("config not in readiness: {reason}")),
+    }
+    let lag = app.core.projection_lag();
+    (lag > MAX_READY_LAG)
+        .then(|| format!("config not in readiness: {lag} events behind the stream"))
 }
 
 pub async fn readiness(State(app): State<AppState>) -> Response {

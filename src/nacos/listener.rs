@@ -172,6 +172,8 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
     if p.header("Long-Pulling-Timeout-No-Hangup") == Some("true") {
         return Ok(answer(String::new()));
     }
+    // Counted while it waits (the guard drops when the answer is sent or the client leaves).
+    let _waiting = Waiting::new(&app.core.metrics);
     let wait = Duration::from_millis(timeout.saturating_sub(TIMEOUT_SLACK_MS).max(MIN_TIMEOUT_MS));
     let watched: HashSet<ConfigKey> = probes.iter().map(Probe::key).collect();
     let deadline = tokio::time::sleep(wait);
@@ -190,6 +192,21 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
                 }
             }
         }
+    }
+}
+
+struct Waiting(std::sync::Arc<crate::metrics::Metrics>);
+
+impl Waiting {
+    fn new(metrics: &std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        metrics.listeners.inc();
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.listeners.dec();
     }
 }
 

@@ -8,6 +8,7 @@ pub mod history;
 pub mod listener;
 pub mod namespaces;
 pub mod naming;
+pub mod observe;
 pub mod params;
 pub mod transfer;
 
@@ -163,6 +164,18 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
                 .get(naming::v2_service_detail),
         )
         .route("/nacos/v2/ns/service/list", get(naming::v2_service_list))
+        // metrics and membership
+        .route("/nacos/metrics", get(observe::prometheus))
+        .route("/metrics", get(observe::prometheus))
+        .route("/nacos/v1/core/cluster/nodes", get(observe::cluster_nodes))
+        .route(
+            "/nacos/v2/core/cluster/node/list",
+            get(observe::cluster_nodes_v2),
+        )
+        .route(
+            "/nacos/v3/admin/core/cluster/node/list",
+            get(observe::cluster_nodes_v2),
+        )
         // plain probes for orchestrators
         .route("/health/live", get(health::liveness))
         .route("/health/ready", get(health::readiness))
