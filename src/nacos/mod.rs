@@ -23,7 +23,8 @@ use crate::core::Core;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub core: Core,
+    /// Shared, not copied: axum clones the state for every request.
+    pub core: std::sync::Arc<Core>,
     pub list_cache: std::sync::Arc<naming::ListCache>,
 }
 
@@ -183,7 +184,7 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AppState {
-            core,
+            core: std::sync::Arc::new(core),
             list_cache: Default::default(),
         })
 }

@@ -135,6 +135,21 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                     .ok_or("the file has no usable name; pass --name")?
                     .to_owned(),
             };
+            let url = format!("{base}/{os}/{object}/{version}/{name}");
+            // Ask first: the server refuses a duplicate before reading the body, and a client
+            // still sending a large file may see that as a reset rather than the answer.
+            if !overwrite {
+                let info = http
+                    .get(format!("{url}/info"))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if info.status().is_success() {
+                    return Err(format!(
+                        "package {os}/{object}/{version}/{name} already exists; pass --overwrite to replace it"
+                    ));
+                }
+            }
             let hashing = bar(len, "hashing");
             let sha256 = crate::digest::sha256_file(&file, |n| hashing.inc(n)).await?;
             hashing.finish_and_clear();
@@ -148,7 +163,6 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                     progress.inc(c.len() as u64);
                 }
             });
-            let url = format!("{base}/{os}/{object}/{version}/{name}");
             let response = http
                 .put(&url)
                 .query(&[

@@ -24,7 +24,8 @@ use spool::{SpoolError, SpoolFile, spool};
 
 #[derive(Clone)]
 pub struct PackagesState {
-    pub core: Core,
+    /// Shared, not copied: axum clones the state for every request.
+    pub core: std::sync::Arc<Core>,
     pub spool_dir: PathBuf,
     pub max_bytes: u64,
 }
@@ -43,7 +44,7 @@ pub fn router(core: Core, spool_dir: PathBuf, max_bytes: u64) -> Router {
         // Uploads stream to disk under their own limit (packages.max-bytes).
         .layer(DefaultBodyLimit::disable())
         .with_state(PackagesState {
-            core,
+            core: std::sync::Arc::new(core),
             spool_dir,
             max_bytes,
         })
