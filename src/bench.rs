@@ -167,7 +167,8 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
             cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
                 .arg(dir.as_ref());
             cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
-                .env("RUST_LOG", "warn");
+                .env("RUST_LOG", "warn")
+                .env("NACRE_SERVER_CONSUL_PORT", "0");
             if let Some(bin) = &args.nats_server {
                 cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
             }

@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// External NATS server or cluster (setting `nats.url`); without it Nacre runs standalone.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Consul HTTP API port (setting `server.consul-port`; 0 turns it off).
+    #[arg(long)]
+    pub consul_port: Option<u16>,
     /// Start even though the JetStream store lost data this node had seen (a wiped or older
     /// store). Only after following runbooks/wiped-store.md.
     #[arg(long)]

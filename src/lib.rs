@@ -4,6 +4,7 @@
 pub mod backbone;
 pub mod bench;
 pub mod cli;
+pub mod consul;
 pub mod core;
 pub mod deploy_check;
 pub mod digest;

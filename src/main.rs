@@ -57,6 +57,7 @@ fn settings(args: &ServeArgs) -> Result<Settings, ExitCode> {
         port: args.port,
         grpc_port: args.grpc_port,
         nats_url: args.nats_url.clone(),
+        consul_port: args.consul_port,
     };
     Settings::load(args.config.as_deref(), &env, &overrides).map_err(|e| {
         eprintln!("nacre: {e}");
@@ -94,6 +95,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         port: args.port,
         grpc_port: args.grpc_port,
         nats_url: args.nats_url,
+        consul_port: args.consul_port,
     };
     let settings = match Settings::load(args.config.as_deref(), &env, &overrides) {
         Ok(s) => s,

@@ -133,6 +133,32 @@ async fn serve(
             core.metrics.clone(),
             crate::nacos::observe::track,
         ));
+    // The Consul API on its own port, stopped with the rest.
+    let (consul_stop, consul_stopped) = tokio::sync::watch::channel(false);
+    let consul = if settings.server.consul_port != 0 {
+        let addr = format!("{}:{}", settings.server.bind, settings.server.consul_port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!("serving the Consul HTTP API on http://{addr}");
+        let router = crate::consul::router(
+            core.clone(),
+            format!("{host}:{}", settings.server.consul_port),
+        );
+        let mut stopped = consul_stopped;
+        Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        }))
+    } else {
+        None
+    };
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -141,6 +167,10 @@ async fn serve(
     .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server stopped with an error");
+    }
+    let _ = consul_stop.send(true);
+    if let Some(consul) = consul {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;
     }
     for task in [beats, grace, checker, high_water, presence] {
         task.abort();

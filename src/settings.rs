@@ -88,6 +88,8 @@ pub struct ServerSettings {
     pub grpc_port: u16,
     /// Largest request body accepted on any HTTP route, in bytes.
     pub max_body_bytes: usize,
+    /// Consul HTTP API port; 0 turns the Consul API off.
+    pub consul_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +186,7 @@ impl Default for ServerSettings {
             port: 8848,
             grpc_port: 0,
             max_body_bytes: 10 * 1024 * 1024,
+            consul_port: 8500,
         }
     }
 }
@@ -258,6 +261,7 @@ pub struct Overrides {
     pub port: Option<u16>,
     pub grpc_port: Option<u16>,
     pub nats_url: Option<String>,
+    pub consul_port: Option<u16>,
 }
 
 impl Settings {
@@ -294,6 +298,9 @@ impl Settings {
         }
         if let Some(port) = overrides.grpc_port {
             settings.server.grpc_port = port;
+        }
+        if let Some(port) = overrides.consul_port {
+            settings.server.consul_port = port;
         }
         if let Some(url) = &overrides.nats_url {
             settings.nats.url = url.clone();

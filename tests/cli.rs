@@ -9,7 +9,8 @@ fn nacre(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .arg("--data-dir")
         .arg(dir.path())
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env("NACRE_SERVER_CONSUL_PORT", "0");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -190,6 +190,7 @@ async fn weaker_placement_than_configured_is_refused() {
         .arg(dir.path())
         .env("NACRE_NATS_REPLICAS", "1")
         .env("RUST_LOG", "warn")
+        .env("NACRE_SERVER_CONSUL_PORT", "0")
         .spawn()
         .unwrap();
     let mut first = out;
@@ -213,6 +214,7 @@ async fn weaker_placement_than_configured_is_refused() {
         .arg(dir.path())
         .env("NACRE_NATS_REPLICAS", "3")
         .env("RUST_LOG", "warn")
+        .env("NACRE_SERVER_CONSUL_PORT", "0")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -79,6 +79,7 @@ async fn another_clusters_store_is_refused() {
             &nats_b.url(),
         ])
         .env("RUST_LOG", "warn")
+        .env("NACRE_SERVER_CONSUL_PORT", "0")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&probe.stderr);

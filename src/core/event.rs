@@ -91,6 +91,11 @@ pub enum Event {
     PackageUploaded(PackageUploaded),
     #[serde(rename = "nacre.package.deleted.v1")]
     PackageDeleted(PackageRef),
+    /// A Consul KV key set (its full value and flags).
+    #[serde(rename = "nacre.kv.set.v1")]
+    KvSet(KvSet),
+    #[serde(rename = "nacre.kv.deleted.v1")]
+    KvDeleted(KvRef),
     /// The first event of a cluster: its identity (see backbone::identity).
     #[serde(rename = "nacre.cluster.genesis.v1")]
     ClusterGenesis(ClusterGenesis),
@@ -120,6 +125,8 @@ impl Event {
             Event::InstanceDeregistered(i) => service_subject(&i.namespace, &i.group, &i.service),
             Event::InstanceHealth(i) => service_subject(&i.namespace, &i.group, &i.service),
             Event::ClusterGenesis(_) => format!("{SUBJECT_PREFIX}.sys.genesis"),
+            Event::KvSet(k) => kv_subject(&k.key),
+            Event::KvDeleted(k) => kv_subject(&k.key),
             Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
             Event::PackageDeleted(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
         }
@@ -148,6 +155,11 @@ pub fn package_subject(os: &str, object: &str, version: &str, name: &str) -> Str
         "{SUBJECT_PREFIX}.pkg.{}",
         names::join(&[os, object, version, name])
     )
+}
+
+/// `nacre.evt.kv.<key>`: the whole key is one token (its '/' encoded), so one subject per key.
+pub fn kv_subject(key: &str) -> String {
+    format!("{SUBJECT_PREFIX}.kv.{}", names::encode(key))
 }
 
 /// `nacre.evt.ns.<namespace>`.
@@ -241,6 +253,22 @@ pub struct PackageRef {
     pub object: String,
     pub version: String,
     pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvSet {
+    pub key: String,
+    /// Base64 of the bytes.
+    pub value: String,
+    #[serde(default)]
+    pub flags: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvRef {
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

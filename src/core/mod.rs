@@ -6,6 +6,7 @@ pub mod configs;
 pub mod error;
 pub mod event;
 pub mod history;
+pub mod kv;
 pub mod liveness;
 pub mod log;
 pub mod model;

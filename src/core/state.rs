@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Envelope, Event};
+use super::kv::{self, KvEntry};
 use super::packages::{self, PackageIndex, PackageKey};
 use super::registry::{self, Registry, ServiceKey};
 
@@ -87,6 +88,7 @@ pub enum Change {
     Namespace(String),
     Service(ServiceKey),
     Package(PackageKey),
+    Kv(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,6 +103,9 @@ pub struct State {
     pub packages: PackageIndex,
     /// Sequence of the last event on each package's subject, deletions included.
     pub package_seqs: BTreeMap<PackageKey, u64>,
+    /// Consul KV entries, and the last sequence on each key's subject (deletions included).
+    pub kv: BTreeMap<String, KvEntry>,
+    pub kv_seqs: BTreeMap<String, u64>,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -178,6 +183,9 @@ impl State {
             Event::NamespaceDeleted(n) => {
                 self.namespaces.remove(&n.namespace);
                 Some(Change::Namespace(n.namespace.clone()))
+            }
+            Event::KvSet(_) | Event::KvDeleted(_) => {
+                kv::apply(&mut self.kv, &mut self.kv_seqs, seq, &envelope.body).map(Change::Kv)
             }
             Event::PackageUploaded(_) | Event::PackageDeleted(_) => {
                 let key = packages::apply(&mut self.packages, seq, time, &envelope.body)?;

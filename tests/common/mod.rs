@@ -127,6 +127,8 @@ impl Drop for NatsServer {
 pub struct Nacre {
     child: Option<Child>,
     pub port: u16,
+    /// The Consul API port (a free one per node).
+    pub consul_port: u16,
     pub data_dir: PathBuf,
     env: Vec<(String, String)>,
     nats_url: Option<String>,
@@ -177,6 +179,7 @@ impl Nacre {
         let mut n = Nacre {
             child: None,
             port: free_port(),
+            consul_port: free_port(),
             data_dir,
             env,
             nats_url,
@@ -235,6 +238,7 @@ impl Nacre {
             cmd.arg("--nats-url").arg(url);
         }
         cmd.env("NACRE_NATS_STANDALONE_BINARY", nats_server_binary());
+        cmd.arg("--consul-port").arg(self.consul_port.to_string());
         cmd.env("NACRE_NODE_NAME", format!("test-{}", self.port));
         cmd.env(
             "RUST_LOG",
@@ -252,6 +256,11 @@ impl Nacre {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base())
+    }
+
+    /// A URL on the Consul API.
+    pub fn consul(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.consul_port)
     }
 
     pub async fn wait_ready(&mut self) {

@@ -1,0 +1,194 @@
+//! `/v1/kv/<key>`: GET (recurse, keys, separator, raw, blocking index/wait), PUT (flags, cas),
+//! DELETE (recurse, cas).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{ConsulError, ConsulState, Query, index_headers};
+use crate::core::kv::{KvEntry, MAX_VALUE_BYTES};
+use crate::core::state::Change;
+use crate::core::{Actor, Core};
+
+/// Largest request body: a 512 KiB value.
+pub const MAX_BODY: usize = MAX_VALUE_BYTES;
+
+fn key_of(request: &Request) -> String {
+    let path = request.uri().path();
+    let raw = path
+        .strip_prefix("/v1/kv/")
+        .or_else(|| path.strip_prefix("/v1/kv"))
+        .unwrap_or("");
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn entry_json(e: &KvEntry) -> Value {
+    json!({
+        "LockIndex": 0, "Key": e.key, "Flags": e.flags,
+        "Value": if e.value.is_empty() { Value::Null } else { Value::from(e.value.clone()) },
+        "CreateIndex": e.create_index, "ModifyIndex": e.modify_index,
+    })
+}
+
+/// The resource's index: the highest sequence of any event on its key(s), deletions included.
+fn resource_index(core: &Core, key: &str, prefix: bool) -> u64 {
+    let state = core.model.read();
+    if prefix {
+        state
+            .kv_seqs
+            .range(key.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(key))
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap_or(0)
+    } else {
+        state.kv_seqs.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// Blocks until the resource's index passes `index` or `wait` (plus up to wait/16 of jitter,
+/// as Consul adds) runs out.
+async fn block(core: &Core, key: &str, prefix: bool, index: u64, wait: Duration) {
+    let mut feed = core.model.subscribe();
+    if resource_index(core, key, prefix) > index {
+        return;
+    }
+    let jitter = Duration::from_millis(
+        uuid::Uuid::new_v4().as_u128() as u64 % (wait.as_millis() as u64 / 16 + 1),
+    );
+    let deadline = tokio::time::sleep(wait + jitter);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return,
+            received = feed.recv() => match received {
+                Ok(applied) => {
+                    let relevant = matches!(&applied.change, Change::Kv(k) if if prefix { k.starts_with(key) } else { k == key });
+                    if relevant && resource_index(core, key, prefix) > index {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    if resource_index(core, key, prefix) > index {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
+    let key = key_of(&request);
+    let q = Query::parse(request.uri().query());
+    let keys_only = q.has("keys");
+    let prefix = q.has("recurse") || keys_only;
+    if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
+        block(&s.core, &key, prefix, index, q.wait()?).await;
+    }
+    let index = resource_index(&s.core, &key, prefix);
+    let mut response = if keys_only {
+        let separator = q.get("separator");
+        let mut keys: Vec<String> = Vec::new();
+        for e in s.core.kv_list(&key) {
+            let rest = &e.key[key.len()..];
+            let shown = match separator.and_then(|sep| rest.find(sep).map(|at| at + sep.len())) {
+                Some(end) => format!("{key}{}", &rest[..end]),
+                None => e.key.clone(),
+            };
+            if keys.last() != Some(&shown) {
+                keys.push(shown);
+            }
+        }
+        if keys.is_empty() {
+            StatusCode::NOT_FOUND.into_response()
+        } else {
+            axum::Json(keys).into_response()
+        }
+    } else if prefix {
+        let entries = s.core.kv_list(&key);
+        if entries.is_empty() {
+            StatusCode::NOT_FOUND.into_response()
+        } else {
+            axum::Json(entries.iter().map(entry_json).collect::<Vec<_>>()).into_response()
+        }
+    } else {
+        match s.core.kv_get(&key) {
+            None => StatusCode::NOT_FOUND.into_response(),
+            Some(e) if q.has("raw") => (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                e.raw(),
+            )
+                .into_response(),
+            Some(e) => axum::Json(vec![entry_json(&e)]).into_response(),
+        }
+    };
+    index_headers(response.headers_mut(), index);
+    Ok(response)
+}
+
+fn actor(request: &Request) -> Actor {
+    let ip = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    Actor {
+        user: String::new(),
+        ip,
+    }
+}
+
+pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
+    let key = key_of(&request);
+    let q = Query::parse(request.uri().query());
+    if q.has("acquire") || q.has("release") {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "acquire and release need sessions, which Nacre does not offer yet".into(),
+        ));
+    }
+    let flags = q.number("flags")?.unwrap_or(0);
+    let cas = q.number("cas")?;
+    let actor = actor(&request);
+    let body: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| {
+            ConsulError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes"),
+            )
+        })?;
+    let done = s.core.kv_put(&actor, &key, &body, flags, cas).await?;
+    Ok(axum::Json(done).into_response())
+}
+
+pub async fn delete(
+    State(s): State<ConsulState>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let key = key_of(&request);
+    let q = Query::parse(request.uri().query());
+    let actor = actor(&request);
+    if q.has("recurse") {
+        s.core.kv_delete_tree(&actor, &key).await?;
+        return Ok(axum::Json(true).into_response());
+    }
+    let cas = q.number("cas")?;
+    if cas == Some(0) {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "Invalid cas: a delete's cas must be greater than 0".into(),
+        ));
+    }
+    Ok(axum::Json(s.core.kv_delete(&actor, &key, cas).await?).into_response())
+}

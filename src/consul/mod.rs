@@ -1,0 +1,152 @@
+//! The Consul HTTP API, on its own port (`server.consul-port`, 8500): a thin translator onto the
+//! same core as the Nacos adapter. So far: KV with blocking queries, and the status/agent routes
+//! clients probe first. Errors are Consul's: plain text with its status codes.
+
+pub mod kv;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::core::Core;
+
+#[derive(Clone)]
+pub struct ConsulState {
+    pub core: Arc<Core>,
+    /// This node's address as Consul clients see it (`/v1/status/leader`).
+    pub address: String,
+}
+
+pub fn router(core: Core, address: String) -> Router {
+    Router::new()
+        .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
+        .route(
+            "/v1/kv/{*key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .route("/v1/status/leader", get(leader))
+        .route("/v1/status/peers", get(peers))
+        .route("/v1/agent/self", get(agent_self))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
+        // Values are limited to 512 KiB; leave room for the request around them.
+        .layer(DefaultBodyLimit::max(kv::MAX_BODY))
+        .with_state(ConsulState {
+            core: Arc::new(core),
+            address,
+        })
+}
+
+/// A Consul error: plain text and a status.
+pub struct ConsulError(pub StatusCode, pub String);
+
+impl IntoResponse for ConsulError {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+impl From<crate::core::CoreError> for ConsulError {
+    fn from(e: crate::core::CoreError) -> Self {
+        use crate::core::CoreError::*;
+        match e {
+            Invalid { message, .. } => Self(StatusCode::BAD_REQUEST, message),
+            NamespaceNotFound(m) | NotFound(m) => Self(StatusCode::NOT_FOUND, m),
+            Conflict(m) => Self(StatusCode::CONFLICT, m),
+            Unavailable(m) => Self(StatusCode::INTERNAL_SERVER_ERROR, m),
+        }
+    }
+}
+
+/// Query parameters; a parameter counts as set when present, with or without a value.
+pub struct Query(pub HashMap<String, String>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(
+            serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn number(&self, name: &str) -> Result<Option<u64>, ConsulError> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ConsulError(StatusCode::BAD_REQUEST, format!("Invalid {name}: {v}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `?wait=`: Consul's durations (`10s`, `5m`, `1h`), default 5 min, at most 10 min.
+    pub fn wait(&self) -> Result<Duration, ConsulError> {
+        match self.get("wait") {
+            None => Ok(Duration::from_secs(300)),
+            Some(v) => {
+                let d = humantime::parse_duration(v).map_err(|_| {
+                    ConsulError(StatusCode::BAD_REQUEST, "Invalid wait time".into())
+                })?;
+                Ok(d.min(Duration::from_secs(600)))
+            }
+        }
+    }
+}
+
+/// The headers every blocking-capable read carries, 404s included.
+pub fn index_headers(headers: &mut HeaderMap, index: u64) {
+    headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
+    headers.insert("x-consul-knownleader", HeaderValue::from_static("true"));
+    headers.insert("x-consul-lastcontact", HeaderValue::from_static("0"));
+}
+
+async fn leader(State(s): State<ConsulState>) -> Response {
+    axum::Json(s.address).into_response()
+}
+
+async fn peers(State(s): State<ConsulState>) -> Response {
+    let mut peers: Vec<String> = s.core.nodes().into_iter().map(|n| n.address).collect();
+    if peers.is_empty() {
+        peers.push(s.address.clone());
+    }
+    axum::Json(peers).into_response()
+}
+
+async fn agent_self(State(s): State<ConsulState>) -> Response {
+    let locality = &s.core.locality;
+    let datacenter = if locality.datacenter.is_empty() {
+        "dc1"
+    } else {
+        locality.datacenter.as_str()
+    };
+    let node = crate::settings::hostname();
+    axum::Json(json!({
+        "Config": {
+            "Datacenter": datacenter, "NodeName": node, "NodeID": "", "Revision": "nacre",
+            "Server": true, "Version": env!("CARGO_PKG_VERSION"),
+        },
+        "DebugConfig": {"Datacenter": datacenter, "NodeName": node},
+        "Member": {"Name": node, "Addr": s.address, "Port": 8301, "Tags": {"dc": datacenter, "role": "consul"}, "Status": 1},
+        "Meta": {},
+    }))
+    .into_response()
+}
