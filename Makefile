@@ -9,7 +9,10 @@ NATS_BIN           := $(TOOLS)/nats-server-$(NATS_VERSION)/nats-server
 NATS_FLOOR_BIN     := $(TOOLS)/nats-server-$(NATS_FLOOR_VERSION)/nats-server
 CARGO              ?= cargo
 
-.PHONY: run test nats-server nats-server-floor build release lint bench clean
+VENV               := $(CURDIR)/.venv
+CLIENTS            := tests/clients/requirements.txt
+
+.PHONY: run test nats-server nats-server-floor clients build release lint bench clean
 
 # The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
 RUN_NATS := $(shell command -v nats-server 2>/dev/null)
@@ -21,6 +24,14 @@ endif
 run: $(RUN_NATS_DEP)
 	$(CARGO) build --release
 	NACRE_NATS_STANDALONE_BINARY=$(RUN_NATS) ./target/release/nacre serve
+
+# The real clients the acceptance tests drive (py-consul), in a virtualenv.
+clients: $(VENV)/.installed
+
+$(VENV)/.installed: $(CLIENTS)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(CLIENTS)
+	touch $@
 
 nats-server: $(NATS_BIN)
 nats-server-floor: $(NATS_FLOOR_BIN)
@@ -37,9 +48,9 @@ lint:
 
 # Every test against the newest pinned nats-server, then the integration tests again against the
 # 2.10 floor.
-test: nats-server nats-server-floor lint
-	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(CARGO) test --all-targets
-	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(CARGO) test --test '*'
+test: nats-server nats-server-floor clients lint
+	NACRE_TEST_NATS_SERVER=$(NATS_BIN) NACRE_TEST_PYTHON=$(VENV)/bin/python $(CARGO) test --all-targets
+	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) NACRE_TEST_PYTHON=$(VENV)/bin/python $(CARGO) test --test '*'
 
 bench: nats-server
 	$(CARGO) build --release
@@ -47,4 +58,4 @@ bench: nats-server
 
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) $(VENV)

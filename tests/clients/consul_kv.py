@@ -1,0 +1,70 @@
+"""py-consul, unmodified, against Nacre's Consul API: KV, CAS, blocking queries, status.
+
+Usage: python consul_kv.py HOST PORT. Exits non-zero (with the failed assertion) on any mismatch.
+"""
+import sys
+import threading
+import time
+
+import consul
+
+host, port = sys.argv[1], int(sys.argv[2])
+c = consul.Consul(host=host, port=port)
+
+# KV put/get
+assert c.kv.put("acceptance/a", "1") is True
+index, data = c.kv.get("acceptance/a")
+assert data["Value"] == b"1", data
+assert int(index) > 0
+
+# recurse and keys
+c.kv.put("acceptance/b", "2")
+_, items = c.kv.get("acceptance/", recurse=True)
+assert [i["Key"] for i in items] == ["acceptance/a", "acceptance/b"], items
+_, keys = c.kv.get("acceptance/", keys=True)
+assert keys == ["acceptance/a", "acceptance/b"], keys
+
+# cas
+_, a = c.kv.get("acceptance/a")
+assert c.kv.put("acceptance/a", "stale", cas=a["ModifyIndex"] + 1000) is False
+assert c.kv.put("acceptance/a", "fresh", cas=a["ModifyIndex"]) is True
+assert c.kv.get("acceptance/a")[1]["Value"] == b"fresh"
+assert c.kv.put("acceptance/new", "x", cas=0) is True
+assert c.kv.put("acceptance/new", "y", cas=0) is False
+
+# a missing key: (index, None), and the index header is there
+index, missing = c.kv.get("acceptance/nothing")
+assert missing is None and int(index) > 0
+
+# a blocking query woken by a change
+index, _ = c.kv.get("acceptance/", recurse=True)
+woken = {}
+
+
+def watch():
+    started = time.time()
+    new_index, items = c.kv.get("acceptance/", recurse=True, index=index, wait="10s")
+    woken["index"], woken["items"], woken["took"] = new_index, items, time.time() - started
+
+
+t = threading.Thread(target=watch)
+t.start()
+time.sleep(0.5)
+assert t.is_alive(), "the blocking query returned before any change"
+c.kv.put("acceptance/c", "3")
+t.join(5)
+assert not t.is_alive(), "the blocking query was not woken"
+assert int(woken["index"]) > int(index) and len(woken["items"]) == 4, woken
+assert woken["took"] < 5
+
+# delete, recurse delete
+assert c.kv.delete("acceptance/c") is True
+assert c.kv.get("acceptance/c")[1] is None
+assert c.kv.delete("acceptance/", recurse=True) is True
+assert c.kv.get("acceptance/", recurse=True)[1] is None
+
+# status
+assert c.status.leader(), "a leader address"
+assert c.agent.self()["Config"]["Datacenter"]
+
+print("py-consul acceptance: ok")
