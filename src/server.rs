@@ -78,6 +78,7 @@ async fn serve(
     );
     core.packages = Some(backbone.packages.clone());
     let beats = tokio::spawn(core.clone().follow_beats());
+    let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
     let checker = tokio::spawn(core.clone().check_liveness(settings.naming.check_interval));
     let host = if settings.server.bind == "0.0.0.0" || settings.server.bind == "::" {
@@ -172,7 +173,7 @@ async fn serve(
     if let Some(consul) = consul {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;
     }
-    for task in [beats, grace, checker, high_water, presence] {
+    for task in [beats, renewals, grace, checker, high_water, presence] {
         task.abort();
     }
     record_high_water(&core.model, &marker, &marker_path);

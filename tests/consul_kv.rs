@@ -247,7 +247,6 @@ async fn bad_consul_input_gets_consuls_errors_and_writes_nothing() {
     .await;
     assert_eq!(big.status, 413);
     assert_eq!(put(&n, "k?flags=-1", "x").await.status, 400);
-    assert_eq!(put(&n, "k?acquire=session", "x").await.status, 400);
     assert_eq!(
         call(reqwest::Method::DELETE, n.consul("/v1/kv/k?cas=0"), None)
             .await
@@ -286,4 +285,146 @@ async fn status_and_agent_self_answer_what_clients_probe() {
         .unwrap();
     assert_eq!(me["Config"]["Datacenter"], "east");
     assert!(me["Config"]["NodeName"].is_string());
+}
+
+async fn create_session(n: &Nacre, body: &str) -> (u16, Value) {
+    let r = http()
+        .put(n.consul("/v1/session/create"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sessions_lock_and_release_keys() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let (status, s1) = create_session(&n, r#"{"name":"leader-election","ttl":"30s"}"#).await;
+    assert_eq!(status, 200, "{s1}");
+    let s1 = s1["ID"].as_str().unwrap().to_owned();
+    let (_, s2) = create_session(&n, "").await;
+    let s2 = s2["ID"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        put(&n, &format!("service/leader?acquire={s1}"), "node-1")
+            .await
+            .body,
+        "true"
+    );
+    assert_eq!(
+        put(&n, &format!("service/leader?acquire={s2}"), "node-2")
+            .await
+            .body,
+        "false",
+        "held by s1"
+    );
+    let entry = &json(&get(&n, "service/leader").await)[0];
+    assert_eq!(
+        (entry["Session"].as_str(), entry["LockIndex"].as_u64()),
+        (Some(s1.as_str()), Some(1))
+    );
+    assert_eq!(
+        put(&n, &format!("service/leader?release={s2}"), "x")
+            .await
+            .body,
+        "false",
+        "only the holder releases"
+    );
+    assert_eq!(
+        put(&n, &format!("service/leader?release={s1}"), "node-1")
+            .await
+            .body,
+        "true"
+    );
+    let entry = &json(&get(&n, "service/leader").await)[0];
+    assert!(entry.get("Session").is_none(), "unlocked: no Session field");
+    assert_eq!(
+        put(&n, &format!("service/leader?acquire={s2}"), "node-2")
+            .await
+            .body,
+        "true"
+    );
+    assert_eq!(json(&get(&n, "service/leader").await)[0]["LockIndex"], 2);
+
+    let info: Value = http()
+        .get(n.consul(&format!("/v1/session/info/{s1}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info[0]["Name"], "leader-election");
+    let list: Value = http()
+        .get(n.consul("/v1/session/list"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let r = http()
+        .put(n.consul(&format!("/v1/session/renew/{s1}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Destroying the holder releases its lock (behavior release).
+    let r = http()
+        .put(n.consul(&format!("/v1/session/destroy/{s2}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "true");
+    let entry = &json(&get(&n, "service/leader").await)[0];
+    assert!(
+        entry.get("Session").is_none() && entry["Value"] == "bm9kZS0y",
+        "released, value kept: {entry}"
+    );
+    let r = http()
+        .put(n.consul("/v1/session/renew/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_delete_behavior_session_takes_its_keys_with_it_and_bad_sessions_are_refused() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let before = nats.last_seq().await;
+    assert_eq!(
+        create_session(&n, r#"{"TTL":"5s"}"#).await.0,
+        400,
+        "TTL below 10s"
+    );
+    assert_eq!(create_session(&n, r#"{"Behavior":"explode"}"#).await.0, 400);
+    assert_eq!(create_session(&n, "{not json").await.0, 400);
+    assert_eq!(put(&n, "k?acquire=no-such-session", "x").await.status, 400);
+    assert_eq!(nats.last_seq().await, before, "nothing was written");
+
+    let (_, s) = create_session(&n, r#"{"Behavior":"delete"}"#).await;
+    let s = s["ID"].as_str().unwrap().to_owned();
+    assert_eq!(
+        put(&n, &format!("ephemeral/key?acquire={s}"), "v")
+            .await
+            .body,
+        "true"
+    );
+    http()
+        .put(n.consul(&format!("/v1/session/destroy/{s}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&n, "ephemeral/key").await.status,
+        404,
+        "deleted with its session"
+    );
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ConsulError, ConsulState, Query, index_headers};
-use crate::core::kv::{KvEntry, MAX_VALUE_BYTES};
+use crate::core::kv::{KvEntry, LockOp, MAX_VALUE_BYTES};
 use crate::core::state::Change;
 use crate::core::{Actor, Core};
 
@@ -30,11 +30,16 @@ fn key_of(request: &Request) -> String {
 }
 
 fn entry_json(e: &KvEntry) -> Value {
-    json!({
-        "LockIndex": 0, "Key": e.key, "Flags": e.flags,
+    let mut v = json!({
+        "LockIndex": e.lock_index, "Key": e.key, "Flags": e.flags,
         "Value": if e.value.is_empty() { Value::Null } else { Value::from(e.value.clone()) },
         "CreateIndex": e.create_index, "ModifyIndex": e.modify_index,
-    })
+    });
+    // Consul shows Session only while the key is locked.
+    if let (Some(session), Some(map)) = (&e.session, v.as_object_mut()) {
+        map.insert("Session".into(), Value::from(session.clone()));
+    }
+    v
 }
 
 /// The resource's index: the highest sequence of any event on its key(s), deletions included.
@@ -135,7 +140,7 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     Ok(response)
 }
 
-fn actor(request: &Request) -> Actor {
+pub(super) fn actor(request: &Request) -> Actor {
     let ip = request
         .headers()
         .get("x-forwarded-for")
@@ -151,12 +156,17 @@ fn actor(request: &Request) -> Actor {
 pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
     let key = key_of(&request);
     let q = Query::parse(request.uri().query());
-    if q.has("acquire") || q.has("release") {
-        return Err(ConsulError(
-            StatusCode::BAD_REQUEST,
-            "acquire and release need sessions, which Nacre does not offer yet".into(),
-        ));
-    }
+    let lock = match (q.get("acquire"), q.get("release")) {
+        (Some(_), Some(_)) => {
+            return Err(ConsulError(
+                StatusCode::BAD_REQUEST,
+                "Conflicting flags: acquire and release".into(),
+            ));
+        }
+        (Some(id), None) => Some(LockOp::Acquire(id.to_owned())),
+        (None, Some(id)) => Some(LockOp::Release(id.to_owned())),
+        (None, None) => None,
+    };
     let flags = q.number("flags")?.unwrap_or(0);
     let cas = q.number("cas")?;
     let actor = actor(&request);
@@ -168,7 +178,7 @@ pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Respo
                 format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes"),
             )
         })?;
-    let done = s.core.kv_put(&actor, &key, &body, flags, cas).await?;
+    let done = s.core.kv_put(&actor, &key, &body, flags, cas, lock).await?;
     Ok(axum::Json(done).into_response())
 }
 

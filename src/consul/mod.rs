@@ -1,8 +1,9 @@
 //! The Consul HTTP API, on its own port (`server.consul-port`, 8500): a thin translator onto the
-//! same core as the Nacos adapter. So far: KV with blocking queries, and the status/agent routes
-//! clients probe first. Errors are Consul's: plain text with its status codes.
+//! same core as the Nacos adapter. So far: KV with blocking queries and locks, sessions, and the
+//! status/agent routes clients probe first. Errors are Consul's: plain text with its status codes.
 
 pub mod kv;
+pub mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde_json::json;
 
 use crate::core::Core;
@@ -31,6 +32,11 @@ pub fn router(core: Core, address: String) -> Router {
             "/v1/kv/{*key}",
             get(kv::get).put(kv::put).delete(kv::delete),
         )
+        .route("/v1/session/create", put(session::create))
+        .route("/v1/session/destroy/{id}", put(session::destroy))
+        .route("/v1/session/info/{id}", get(session::info))
+        .route("/v1/session/list", get(session::list))
+        .route("/v1/session/renew/{id}", put(session::renew))
         .route("/v1/status/leader", get(leader))
         .route("/v1/status/peers", get(peers))
         .route("/v1/agent/self", get(agent_self))

@@ -96,6 +96,11 @@ pub enum Event {
     KvSet(KvSet),
     #[serde(rename = "nacre.kv.deleted.v1")]
     KvDeleted(KvRef),
+    /// A Consul session (what KV locks belong to).
+    #[serde(rename = "nacre.session.created.v1")]
+    SessionCreated(SessionData),
+    #[serde(rename = "nacre.session.destroyed.v1")]
+    SessionDestroyed(SessionRef),
     /// The first event of a cluster: its identity (see backbone::identity).
     #[serde(rename = "nacre.cluster.genesis.v1")]
     ClusterGenesis(ClusterGenesis),
@@ -127,6 +132,8 @@ impl Event {
             Event::ClusterGenesis(_) => format!("{SUBJECT_PREFIX}.sys.genesis"),
             Event::KvSet(k) => kv_subject(&k.key),
             Event::KvDeleted(k) => kv_subject(&k.key),
+            Event::SessionCreated(x) => session_subject(&x.id),
+            Event::SessionDestroyed(x) => session_subject(&x.id),
             Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
             Event::PackageDeleted(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
         }
@@ -160,6 +167,11 @@ pub fn package_subject(os: &str, object: &str, version: &str, name: &str) -> Str
 /// `nacre.evt.kv.<key>`: the whole key is one token (its '/' encoded), so one subject per key.
 pub fn kv_subject(key: &str) -> String {
     format!("{SUBJECT_PREFIX}.kv.{}", names::encode(key))
+}
+
+/// `nacre.evt.session.<id>`.
+pub fn session_subject(id: &str) -> String {
+    format!("{SUBJECT_PREFIX}.session.{}", names::encode(id))
 }
 
 /// `nacre.evt.ns.<namespace>`.
@@ -263,6 +275,38 @@ pub struct KvSet {
     pub value: String,
     #[serde(default)]
     pub flags: u64,
+    /// The session holding the key's lock, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// How many times the lock was acquired.
+    #[serde(default)]
+    pub lock_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionData {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub node: String,
+    /// Consul's TTL text (`15s`), empty for none.
+    #[serde(default)]
+    pub ttl: String,
+    /// `release` or `delete`: what happens to its locked keys when it ends.
+    pub behavior: String,
+    #[serde(default)]
+    pub lock_delay_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRef {
+    pub id: String,
+    /// `client` or `expired`.
+    #[serde(default)]
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! The key/value store Consul clients use (`/v1/kv`): its part of the fold and its operations.
 //!
-//! Every change of a key is an event on that key's subject (`nacre.evt.kv.<key>`), so Consul's
-//! compare-and-set (`?cas=N`, N = ModifyIndex) is JetStream's expected-last-subject-sequence, and
-//! CreateIndex/ModifyIndex are stream sequences (DESIGN invariant 5).
+//! Every change of a key is an event on that key's subject (`nacre.evt.kv.<key>`) carrying the
+//! key's full state (value, flags, lock holder, lock index), so Consul's compare-and-set
+//! (`?cas=N`, N = ModifyIndex) and lock decisions are JetStream's expected-last-subject-sequence,
+//! and CreateIndex/ModifyIndex are stream sequences (DESIGN invariant 5).
 
 use std::collections::BTreeMap;
 
@@ -26,12 +27,22 @@ pub struct KvEntry {
     pub flags: u64,
     pub create_index: u64,
     pub modify_index: u64,
+    pub lock_index: u64,
+    /// The session holding the lock, if any.
+    pub session: Option<String>,
 }
 
 impl KvEntry {
     pub fn raw(&self) -> Vec<u8> {
         STANDARD.decode(&self.value).unwrap_or_default()
     }
+}
+
+/// A lock operation on a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockOp {
+    Acquire(String),
+    Release(String),
 }
 
 /// Folds a KV event; returns the key it changed.
@@ -44,16 +55,16 @@ pub fn apply(
     match event {
         Event::KvSet(s) => {
             let create_index = kv.get(&s.key).map_or(seq, |e| e.create_index);
-            kv.insert(
-                s.key.clone(),
-                KvEntry {
-                    key: s.key.clone(),
-                    value: s.value.clone(),
-                    flags: s.flags,
-                    create_index,
-                    modify_index: seq,
-                },
-            );
+            let entry = KvEntry {
+                key: s.key.clone(),
+                value: s.value.clone(),
+                flags: s.flags,
+                create_index,
+                modify_index: seq,
+                lock_index: s.lock_index,
+                session: s.session.clone(),
+            };
+            kv.insert(s.key.clone(), entry);
             seqs.insert(s.key.clone(), seq);
             Some(s.key.clone())
         }
@@ -66,7 +77,7 @@ pub fn apply(
     }
 }
 
-/// A key as Consul accepts it: not empty once a leading '/' is dropped, printable, bounded.
+/// A key as Consul accepts it: not empty, printable, bounded.
 pub fn validate_key(key: &str) -> Result<(), CoreError> {
     if key.is_empty() {
         return Err(CoreError::invalid("key", "Missing key name"));
@@ -93,8 +104,9 @@ impl Core {
             .collect()
     }
 
-    /// Sets a key. With `cas`, only if its ModifyIndex is that (0: only if absent); false when the
-    /// condition does not hold, as Consul answers.
+    /// Sets a key. With `cas`, only if its ModifyIndex is that (0: only if absent); with `lock`,
+    /// acquiring or releasing its lock for a session. False when the condition does not hold, as
+    /// Consul answers.
     pub async fn kv_put(
         &self,
         actor: &Actor,
@@ -102,6 +114,7 @@ impl Core {
         value: &[u8],
         flags: u64,
         cas: Option<u64>,
+        lock: Option<LockOp>,
     ) -> Result<bool, CoreError> {
         validate_key(key)?;
         if value.len() > MAX_VALUE_BYTES {
@@ -110,17 +123,57 @@ impl Core {
                 format!("Value exceeds {MAX_VALUE_BYTES} byte limit"),
             ));
         }
-        let expect = match cas {
+        let (current, last, session_exists) = {
+            let state = self.model.read();
+            let session_exists = match &lock {
+                Some(LockOp::Acquire(id)) => state.sessions.contains_key(id),
+                _ => true,
+            };
+            (
+                state.kv.get(key).cloned(),
+                state.kv_seqs.get(key).copied().unwrap_or(0),
+                session_exists,
+            )
+        };
+        let mut expect = match cas {
             None => Expect::Anything,
             Some(index) => match self.kv_condition(key, index) {
                 Some(expect) => expect,
                 None => return Ok(false),
             },
         };
+        let held = current.as_ref().and_then(|e| e.session.clone());
+        let lock_index = current.as_ref().map_or(0, |e| e.lock_index);
+        let (session, lock_index) = match &lock {
+            None => (held, lock_index),
+            Some(LockOp::Acquire(id)) => {
+                if !session_exists {
+                    return Err(CoreError::invalid(
+                        "acquire",
+                        format!("invalid session \"{id}\""),
+                    ));
+                }
+                match held {
+                    Some(other) if other != *id => return Ok(false),
+                    Some(_) => (Some(id.clone()), lock_index),
+                    None => (Some(id.clone()), lock_index + 1),
+                }
+            }
+            Some(LockOp::Release(id)) => match held {
+                Some(holder) if holder == *id => (None, lock_index),
+                _ => return Ok(false),
+            },
+        };
+        if lock.is_some() {
+            // The lock decision was made on what was read: the write holds only if nothing moved.
+            expect = Expect::LastSubjectSequence(last);
+        }
         let event = Event::KvSet(KvSet {
             key: key.to_owned(),
             value: STANDARD.encode(value),
             flags,
+            session,
+            lock_index,
         });
         self.kv_commit(actor, event, expect).await
     }
@@ -180,7 +233,7 @@ impl Core {
         }
     }
 
-    async fn kv_commit(
+    pub(crate) async fn kv_commit(
         &self,
         actor: &Actor,
         event: Event,
@@ -201,20 +254,23 @@ mod tests {
     #[test]
     fn indexes_come_from_the_stream() {
         let (mut kv, mut seqs) = (BTreeMap::new(), BTreeMap::new());
-        let set = |v: &str| {
+        let set = |v: &str, session: Option<&str>, lock_index| {
             Event::KvSet(KvSet {
                 key: "a/b".into(),
                 value: STANDARD.encode(v),
                 flags: 7,
+                session: session.map(String::from),
+                lock_index,
             })
         };
-        apply(&mut kv, &mut seqs, 3, &set("one"));
-        apply(&mut kv, &mut seqs, 9, &set("two"));
+        apply(&mut kv, &mut seqs, 3, &set("one", None, 0));
+        apply(&mut kv, &mut seqs, 9, &set("two", Some("s1"), 1));
         let e = &kv["a/b"];
         assert_eq!(
             (e.create_index, e.modify_index, e.flags, e.raw()),
             (3, 9, 7, b"two".to_vec())
         );
+        assert_eq!((e.lock_index, e.session.as_deref()), (1, Some("s1")));
         apply(
             &mut kv,
             &mut seqs,

@@ -218,6 +218,11 @@ impl Core {
             if let Err(e) = self.check_once().await {
                 tracing::warn!(error = %e, "liveness check interrupted");
             }
+            if self.model.health() == super::model::Health::Live
+                && let Err(e) = self.expire_sessions().await
+            {
+                tracing::warn!(error = %e, "session expiry interrupted");
+            }
         }
     }
 

@@ -16,6 +16,7 @@ pub mod naming;
 pub mod packages;
 pub mod projector;
 pub mod registry;
+pub mod sessions;
 pub mod state;
 pub mod validate;
 
@@ -45,6 +46,8 @@ pub struct Core {
     /// The packages Object Store (None until opened).
     pub packages: Option<crate::backbone::objects::PackageStore>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Last renewal of each Consul session seen by this node.
+    pub renewals: Arc<sessions::Renewals>,
     /// Nacre nodes seen through NATS.
     pub cluster: Arc<std::sync::RwLock<Vec<cluster::NodeInfo>>>,
 }
@@ -128,6 +131,7 @@ impl Core {
             packages: None,
             metrics,
             cluster: Arc::default(),
+            renewals: Arc::default(),
         }
     }
 

@@ -71,7 +71,7 @@ pub fn expected_views(state: &State) -> Views {
 /// whose view is the Object Store's metadata).
 fn expected_entry(state: &State, change: &Change) -> Option<(&'static str, String, Option<Bytes>)> {
     Some(match change {
-        Change::Package(_) | Change::Kv(_) => return None,
+        Change::Package(_) | Change::Kv(_) | Change::Session(_) => return None,
         Change::Config(key) => (
             crate::backbone::CONFIGS_BUCKET,
             config_view_key(key),

@@ -10,6 +10,7 @@ use super::event::{Envelope, Event};
 use super::kv::{self, KvEntry};
 use super::packages::{self, PackageIndex, PackageKey};
 use super::registry::{self, Registry, ServiceKey};
+use super::sessions::{self, SessionEntry};
 
 /// The namespace that always exists. Nacos treats `""` and `"public"` as the same namespace.
 pub const PUBLIC_NAMESPACE: &str = "public";
@@ -89,6 +90,7 @@ pub enum Change {
     Service(ServiceKey),
     Package(PackageKey),
     Kv(String),
+    Session(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -106,6 +108,8 @@ pub struct State {
     /// Consul KV entries, and the last sequence on each key's subject (deletions included).
     pub kv: BTreeMap<String, KvEntry>,
     pub kv_seqs: BTreeMap<String, u64>,
+    /// Consul sessions.
+    pub sessions: BTreeMap<String, SessionEntry>,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -186,6 +190,9 @@ impl State {
             }
             Event::KvSet(_) | Event::KvDeleted(_) => {
                 kv::apply(&mut self.kv, &mut self.kv_seqs, seq, &envelope.body).map(Change::Kv)
+            }
+            Event::SessionCreated(_) | Event::SessionDestroyed(_) => {
+                sessions::apply(&mut self.sessions, seq, &envelope.body).map(Change::Session)
             }
             Event::PackageUploaded(_) | Event::PackageDeleted(_) => {
                 let key = packages::apply(&mut self.packages, seq, time, &envelope.body)?;

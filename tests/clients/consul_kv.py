@@ -63,6 +63,23 @@ assert c.kv.get("acceptance/c")[1] is None
 assert c.kv.delete("acceptance/", recurse=True) is True
 assert c.kv.get("acceptance/", recurse=True)[1] is None
 
+# a session lock and unlock
+sid = c.session.create(name="acceptance-lock", ttl=30)
+other = c.session.create(name="contender")
+assert c.kv.put("acceptance/lock", "me", acquire=sid) is True
+assert c.kv.put("acceptance/lock", "them", acquire=other) is False
+_, lock = c.kv.get("acceptance/lock")
+assert lock["Session"] == sid and lock["LockIndex"] == 1, lock
+assert c.session.renew(sid)["ID"] == sid
+assert c.kv.put("acceptance/lock", "me", release=sid) is True
+assert "Session" not in c.kv.get("acceptance/lock")[1]
+_, info = c.session.info(sid)
+assert info["Name"] == "acceptance-lock", info
+assert c.session.destroy(sid) is True
+assert c.session.info(sid)[1] is None
+c.session.destroy(other)
+c.kv.delete("acceptance/lock")
+
 # status
 assert c.status.leader(), "a leader address"
 assert c.agent.self()["Config"]["Datacenter"]
