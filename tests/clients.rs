@@ -41,7 +41,7 @@ fn run(script: &str, args: &[String]) -> (bool, String) {
 }
 
 #[tokio::test]
-async fn py_consul_drives_kv_cas_blocking_queries_sessions_and_status() {
+async fn py_consul_drives_kv_sessions_services_health_and_catalog() {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let (ok, output) = run(

@@ -2,6 +2,8 @@
 //! same core as the Nacos adapter. So far: KV with blocking queries and locks, sessions, and the
 //! status/agent routes clients probe first. Errors are Consul's: plain text with its status codes.
 
+pub mod agent;
+pub mod catalog;
 pub mod kv;
 pub mod session;
 
@@ -37,6 +39,21 @@ pub fn router(core: Core, address: String) -> Router {
         .route("/v1/session/info/{id}", get(session::info))
         .route("/v1/session/list", get(session::list))
         .route("/v1/session/renew/{id}", put(session::renew))
+        .route("/v1/agent/service/register", put(agent::register))
+        .route("/v1/agent/service/deregister/{id}", put(agent::deregister))
+        .route("/v1/agent/services", get(agent::services))
+        .route("/v1/agent/service/{id}", get(agent::service))
+        .route("/v1/agent/checks", get(agent::checks))
+        .route("/v1/agent/check/update/{id}", put(agent::update))
+        .route("/v1/agent/check/{verb}/{id}", put(agent::ttl))
+        .route("/v1/health/service/{name}", get(catalog::health_service))
+        .route("/v1/health/checks/{name}", get(catalog::health_checks))
+        .route("/v1/health/state/{state}", get(catalog::health_state))
+        .route("/v1/catalog/services", get(catalog::catalog_services))
+        .route("/v1/catalog/service/{name}", get(catalog::catalog_service))
+        .route("/v1/catalog/datacenters", get(catalog::datacenters))
+        .route("/v1/catalog/nodes", get(catalog::nodes))
+        .route("/v1/catalog/node/{name}", get(catalog::node))
         .route("/v1/status/leader", get(leader))
         .route("/v1/status/peers", get(peers))
         .route("/v1/agent/self", get(agent_self))
@@ -123,6 +140,18 @@ pub fn index_headers(headers: &mut HeaderMap, index: u64) {
     headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
     headers.insert("x-consul-knownleader", HeaderValue::from_static("true"));
     headers.insert("x-consul-lastcontact", HeaderValue::from_static("0"));
+}
+
+impl ConsulState {
+    /// This node's datacenter (`node.datacenter`).
+    pub fn datacenter(&self) -> String {
+        let dc = &self.core.locality.datacenter;
+        if dc.is_empty() {
+            "dc1".into()
+        } else {
+            dc.clone()
+        }
+    }
 }
 
 async fn leader(State(s): State<ConsulState>) -> Response {

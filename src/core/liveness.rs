@@ -218,10 +218,13 @@ impl Core {
             if let Err(e) = self.check_once().await {
                 tracing::warn!(error = %e, "liveness check interrupted");
             }
-            if self.model.health() == super::model::Health::Live
-                && let Err(e) = self.expire_sessions().await
-            {
-                tracing::warn!(error = %e, "session expiry interrupted");
+            if self.model.health() == super::model::Health::Live {
+                if let Err(e) = self.expire_sessions().await {
+                    tracing::warn!(error = %e, "session expiry interrupted");
+                }
+                if let Err(e) = self.expire_checks().await {
+                    tracing::warn!(error = %e, "check expiry interrupted");
+                }
             }
         }
     }

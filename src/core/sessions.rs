@@ -15,7 +15,8 @@ use super::event::{Event, KvRef, KvSet, SessionData, SessionRef};
 use super::log::Expect;
 use super::{Actor, Core, CoreError, names};
 
-const RENEW_PREFIX: &str = "nacre.renew.session";
+const RENEW_PREFIX: &str = "nacre.renew";
+const KIND: &str = "session";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,10 +74,29 @@ pub fn parse_ttl(ttl: &str) -> Result<Option<Duration>, CoreError> {
 pub struct Renewals(Mutex<BTreeMap<String, Instant>>);
 
 impl Renewals {
-    fn record(&self, id: &str) {
+    pub fn record(&self, kind: &str, id: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(id.to_owned(), Instant::now());
+            m.insert(format!("{kind}/{id}"), Instant::now());
         }
+    }
+
+    /// Time since the last renewal; a clock never seen starts now.
+    pub fn silence(&self, kind: &str, id: &str, now: Instant) -> Duration {
+        match self.0.lock() {
+            Ok(mut m) => {
+                now.saturating_duration_since(*m.entry(format!("{kind}/{id}")).or_insert(now))
+            }
+            Err(_) => Duration::ZERO,
+        }
+    }
+}
+
+impl Core {
+    /// Records a renewal here and tells the other nodes (core NATS; never an event).
+    pub async fn renew(&self, kind: &str, id: &str) {
+        self.renewals.record(kind, id);
+        let subject = format!("{RENEW_PREFIX}.{kind}.{}", names::encode(id));
+        let _ = self.js.client().publish(subject, bytes::Bytes::new()).await;
     }
 }
 
@@ -112,22 +132,14 @@ impl Core {
             Expect::LastSubjectSequence(0),
         )
         .await?;
-        self.renewals.record(&id);
+        self.renewals.record(KIND, &id);
         Ok(id)
     }
 
     /// Renews a session's TTL (not an event) and tells the other nodes.
     pub async fn renew_session(&self, id: &str) -> Option<SessionEntry> {
         let entry = self.session(id)?;
-        self.renewals.record(id);
-        let _ = self
-            .js
-            .client()
-            .publish(
-                format!("{RENEW_PREFIX}.{}", names::encode(id)),
-                bytes::Bytes::new(),
-            )
-            .await;
+        self.renew(KIND, id).await;
         Some(entry)
     }
 
@@ -185,10 +197,11 @@ impl Core {
         loop {
             if let Ok(mut sub) = client.subscribe(format!("{RENEW_PREFIX}.>")).await {
                 while let Some(msg) = sub.next().await {
-                    if let Some(token) = msg.subject.rsplit('.').next()
+                    let mut parts = msg.subject.rsplitn(3, '.');
+                    if let (Some(token), Some(kind)) = (parts.next(), parts.next())
                         && let Ok(id) = names::decode(token)
                     {
-                        self.renewals.record(&id);
+                        self.renewals.record(kind, &id);
                     }
                 }
             }
@@ -200,17 +213,12 @@ impl Core {
     pub async fn expire_sessions(&self) -> Result<usize, CoreError> {
         let now = Instant::now();
         let due: Vec<String> = {
-            let sessions = self.sessions();
-            let Ok(mut seen) = self.renewals.0.lock() else {
-                return Ok(0);
-            };
-            seen.retain(|id, _| sessions.iter().any(|s| s.data.id == *id));
-            sessions
+            self.sessions()
                 .iter()
                 .filter_map(|s| {
                     let ttl = parse_ttl(&s.data.ttl).ok().flatten()?;
-                    let last = *seen.entry(s.data.id.clone()).or_insert(now);
-                    (now.saturating_duration_since(last) > ttl * 2).then(|| s.data.id.clone())
+                    (self.renewals.silence(KIND, &s.data.id, now) > ttl * 2)
+                        .then(|| s.data.id.clone())
                 })
                 .collect()
         };

@@ -80,6 +80,23 @@ assert c.session.info(sid)[1] is None
 c.session.destroy(other)
 c.kv.delete("acceptance/lock")
 
+# service registration with a TTL check, check pass, health filtering, catalog, deregistration
+assert c.agent.service.register("acceptance-web", service_id="acc-web-1", address="10.1.2.3", port=8080,
+                                tags=["v1"], check=consul.Check.ttl("30s")) is True
+_, passing = c.health.service("acceptance-web", passing=True)
+assert passing == [], passing  # TTL checks start critical
+assert c.agent.check.ttl_pass("service:acc-web-1") is True
+_, passing = c.health.service("acceptance-web", passing=True)
+assert [e["Service"]["ID"] for e in passing] == ["acc-web-1"], passing
+assert "acc-web-1" in c.agent.services()
+_, services = c.catalog.services()
+assert services.get("acceptance-web") == ["v1"], services
+_, nodes = c.catalog.service("acceptance-web")
+assert nodes[0]["ServiceAddress"] == "10.1.2.3" and nodes[0]["ServicePort"] == 8080, nodes
+assert c.agent.service.deregister("acc-web-1") is True
+_, gone = c.health.service("acceptance-web")
+assert gone == [], gone
+
 # status
 assert c.status.leader(), "a leader address"
 assert c.agent.self()["Config"]["Datacenter"]

@@ -1,0 +1,257 @@
+//! `/v1/health/*` and `/v1/catalog/*`: the one registry seen the Consul way (services registered
+//! through Nacos included), with blocking queries on the service's stream index.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::agent::{checks_json, service_json};
+use super::{ConsulError, ConsulState, Query, index_headers};
+use crate::core::Core;
+use crate::core::checks::AgentService;
+use crate::core::registry::{DEFAULT_GROUP, ServiceKey};
+use crate::core::state::{Change, PUBLIC_NAMESPACE};
+
+fn key(name: &str) -> ServiceKey {
+    ServiceKey::new(PUBLIC_NAMESPACE, DEFAULT_GROUP, name)
+}
+
+/// A service's index (its subject's last sequence), or the highest of all (`None`).
+fn index_of(core: &Core, service: Option<&ServiceKey>) -> u64 {
+    let state = core.model.read();
+    match service {
+        Some(k) => state.registry.get(k).map_or(0, |e| e.seq),
+        None => state
+            .registry
+            .values()
+            .filter(|e| e.key.namespace == PUBLIC_NAMESPACE)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0),
+    }
+}
+
+async fn block(core: &Core, service: Option<&ServiceKey>, q: &Query) -> Result<u64, ConsulError> {
+    let Some(index) = q.number("index")?.filter(|i| *i > 0) else {
+        return Ok(index_of(core, service));
+    };
+    let wait = q.wait()?;
+    let mut feed = core.model.subscribe();
+    if index_of(core, service) <= index {
+        let jitter = Duration::from_millis(
+            uuid::Uuid::new_v4().as_u128() as u64 % (wait.as_millis() as u64 / 16 + 1),
+        );
+        let deadline = tokio::time::sleep(wait + jitter);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                received = feed.recv() => {
+                    let relevant = match received {
+                        Ok(a) => matches!(&a.change, Change::Service(k) if service.is_none_or(|s| s == k)),
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => break,
+                    };
+                    if relevant && index_of(core, service) > index {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(index_of(core, service))
+}
+
+fn instances(core: &Core, name: &str) -> Vec<AgentService> {
+    let state = core.model.read();
+    let k = key(name);
+    state
+        .registry
+        .get(&k)
+        .filter(|e| e.visible())
+        .map(|e| {
+            e.instances
+                .values()
+                .filter(|i| i.spec.enabled)
+                .map(|i| AgentService::view(&k, i))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn node_json(s: &ConsulState) -> Value {
+    let node = crate::settings::hostname();
+    let address = s
+        .address
+        .rsplit_once(':')
+        .map_or(s.address.as_str(), |(h, _)| h)
+        .to_owned();
+    json!({"ID": "", "Node": node, "Address": address, "Datacenter": s.datacenter(), "TaggedAddresses": {}, "Meta": {}})
+}
+
+fn with_index(body: Value, index: u64) -> Response {
+    let mut response = axum::Json(body).into_response();
+    index_headers(response.headers_mut(), index);
+    response
+}
+
+/// `GET /v1/health/service/{name}?passing&tag=`.
+pub async fn health_service(
+    State(s): State<ConsulState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let q = Query::parse(request.uri().query());
+    let index = block(&s.core, Some(&key(&name)), &q).await?;
+    let node = node_json(&s);
+    let node_name = node["Node"].as_str().unwrap_or("").to_owned();
+    let dc = s.datacenter();
+    let entries: Vec<Value> = instances(&s.core, &name)
+        .iter()
+        .filter(|a| !q.has("passing") || a.passing())
+        .filter(|a| q.get("tag").is_none_or(|t| a.tags.iter().any(|x| x == t)))
+        .map(|a| {
+            let mut service = service_json(a, &dc);
+            if let Some(m) = service.as_object_mut() {
+                m.remove("Datacenter");
+            }
+            let mut checks = vec![json!({"Node": node_name, "CheckID": "serfHealth", "Name": "Serf Health Status", "Status": "passing",
+                "Notes": "", "Output": "Agent alive and reachable", "ServiceID": "", "ServiceName": "", "ServiceTags": []})];
+            checks.extend(checks_json(a, &node_name));
+            json!({"Node": node, "Service": service, "Checks": checks})
+        })
+        .collect();
+    Ok(with_index(Value::from(entries), index))
+}
+
+/// `GET /v1/health/checks/{name}`.
+pub async fn health_checks(
+    State(s): State<ConsulState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let q = Query::parse(request.uri().query());
+    let index = block(&s.core, Some(&key(&name)), &q).await?;
+    let node = crate::settings::hostname();
+    let checks: Vec<Value> = instances(&s.core, &name)
+        .iter()
+        .flat_map(|a| checks_json(a, &node))
+        .collect();
+    Ok(with_index(Value::from(checks), index))
+}
+
+/// `GET /v1/health/state/{state}` (`any`, `passing`, `warning`, `critical`).
+pub async fn health_state(
+    State(s): State<ConsulState>,
+    Path(state): Path<String>,
+) -> Result<Response, ConsulError> {
+    if !matches!(state.as_str(), "any" | "passing" | "warning" | "critical") {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid check state \"{state}\""),
+        ));
+    }
+    let node = crate::settings::hostname();
+    let checks: Vec<Value> = s
+        .core
+        .agent_services()
+        .iter()
+        .flat_map(|a| checks_json(a, &node))
+        .filter(|c| state == "any" || c["Status"] == state.as_str())
+        .collect();
+    Ok(with_index(Value::from(checks), index_of(&s.core, None)))
+}
+
+/// `GET /v1/catalog/services`: every service, with its tags.
+pub async fn catalog_services(
+    State(s): State<ConsulState>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let q = Query::parse(request.uri().query());
+    let index = block(&s.core, None, &q).await?;
+    let names: Vec<String> = {
+        let state = s.core.model.read();
+        state
+            .registry
+            .values()
+            .filter(|e| {
+                e.visible() && e.key.namespace == PUBLIC_NAMESPACE && e.key.group == DEFAULT_GROUP
+            })
+            .map(|e| e.key.service.clone())
+            .collect()
+    };
+    let mut out = BTreeMap::new();
+    for name in names {
+        let tags: BTreeSet<String> = instances(&s.core, &name)
+            .into_iter()
+            .flat_map(|a| a.tags)
+            .collect();
+        out.insert(name, tags);
+    }
+    Ok(with_index(
+        serde_json::to_value(out).unwrap_or_default(),
+        index,
+    ))
+}
+
+/// `GET /v1/catalog/service/{name}`.
+pub async fn catalog_service(
+    State(s): State<ConsulState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let q = Query::parse(request.uri().query());
+    let index = block(&s.core, Some(&key(&name)), &q).await?;
+    let node = node_json(&s);
+    let entries: Vec<Value> = instances(&s.core, &name)
+        .iter()
+        .filter(|a| q.get("tag").is_none_or(|t| a.tags.iter().any(|x| x == t)))
+        .map(|a| {
+            json!({
+                "ID": node["ID"], "Node": node["Node"], "Address": node["Address"], "Datacenter": node["Datacenter"],
+                "TaggedAddresses": {}, "NodeMeta": {}, "ServiceID": a.id, "ServiceName": a.service.service,
+                "ServiceTags": a.tags, "ServiceAddress": a.instance.spec.ip, "ServicePort": a.instance.spec.port,
+                "ServiceMeta": a.meta, "ServiceWeights": {"Passing": a.instance.spec.weight, "Warning": 1},
+                "ServiceEnableTagOverride": false, "CreateIndex": a.instance.seq, "ModifyIndex": a.instance.seq,
+            })
+        })
+        .collect();
+    Ok(with_index(Value::from(entries), index))
+}
+
+pub async fn datacenters(State(s): State<ConsulState>) -> Response {
+    axum::Json(vec![s.datacenter()]).into_response()
+}
+
+pub async fn nodes(State(s): State<ConsulState>) -> Response {
+    with_index(json!([node_json(&s)]), index_of(&s.core, None))
+}
+
+pub async fn node(
+    State(s): State<ConsulState>,
+    Path(name): Path<String>,
+) -> Result<Response, ConsulError> {
+    let node = node_json(&s);
+    if node["Node"] != name.as_str() {
+        return Err(ConsulError(
+            StatusCode::NOT_FOUND,
+            format!("Node not found: {name}"),
+        ));
+    }
+    let dc = s.datacenter();
+    let services: serde_json::Map<String, Value> = s
+        .core
+        .agent_services()
+        .iter()
+        .map(|a| (a.id.clone(), service_json(a, &dc)))
+        .collect();
+    Ok(with_index(
+        json!({"Node": node, "Services": services}),
+        index_of(&s.core, None),
+    ))
+}

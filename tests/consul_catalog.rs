@@ -1,0 +1,242 @@
+//! Consul agent services, checks, health and catalog: one registry with Nacos. Real nats-server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+async fn put_json(n: &Nacre, path: &str, body: &str) -> (u16, String) {
+    let r = http()
+        .put(n.consul(path))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn get_json(n: &Nacre, path: &str) -> (u16, Option<u64>, Value) {
+    let r = http().get(n.consul(path)).send().await.unwrap();
+    let index = r
+        .headers()
+        .get("x-consul-index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let status = r.status().as_u16();
+    (status, index, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn register_check_health_catalog_deregister() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    // Lower-case keys, as py-consul sends them; no Content-Type.
+    let (status, body) = put_json(
+        &n,
+        "/v1/agent/service/register",
+        r#"{"name":"web","id":"web-1","tags":["v1","primary"],"address":"10.0.0.5","port":8080,
+            "meta":{"team":"shop"},"check":{"ttl":"30s"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (_, _, passing) = get_json(&n, "/v1/health/service/web?passing").await;
+    assert_eq!(passing, serde_json::json!([]), "TTL checks start critical");
+    let (_, _, all) = get_json(&n, "/v1/health/service/web").await;
+    assert_eq!(all[0]["Service"]["ID"], "web-1");
+    let checks: Vec<_> = all[0]["Checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["CheckID"].as_str().unwrap().to_owned(),
+                c["Status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        checks.contains(&("service:web-1".to_owned(), "critical".to_owned())),
+        "{checks:?}"
+    );
+
+    let r = http()
+        .put(n.consul("/v1/agent/check/pass/service:web-1?note=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, _, passing) = get_json(&n, "/v1/health/service/web?passing").await;
+    assert_eq!(passing[0]["Service"]["Port"], 8080);
+    let (_, _, tagged) = get_json(&n, "/v1/health/service/web?tag=primary").await;
+    assert_eq!(tagged.as_array().unwrap().len(), 1);
+    let (_, _, untagged) = get_json(&n, "/v1/health/service/web?tag=nope").await;
+    assert_eq!(untagged, serde_json::json!([]));
+
+    let (_, index, services) = get_json(&n, "/v1/catalog/services").await;
+    assert!(index.unwrap() > 0);
+    assert_eq!(services["web"], serde_json::json!(["primary", "v1"]));
+    let (_, _, catalog) = get_json(&n, "/v1/catalog/service/web").await;
+    assert_eq!(
+        (
+            catalog[0]["ServiceID"].as_str(),
+            catalog[0]["ServiceAddress"].as_str()
+        ),
+        (Some("web-1"), Some("10.0.0.5"))
+    );
+    assert_eq!(catalog[0]["ServiceMeta"]["team"], "shop");
+    let (_, _, agent) = get_json(&n, "/v1/agent/services").await;
+    assert_eq!(agent["web-1"]["Service"], "web");
+    let (_, _, checks) = get_json(&n, "/v1/agent/checks").await;
+    assert_eq!(checks["service:web-1"]["Status"], "passing");
+    let (_, _, dcs) = get_json(&n, "/v1/catalog/datacenters").await;
+    assert_eq!(dcs, serde_json::json!(["dc1"]));
+
+    let r = http()
+        .put(n.consul("/v1/agent/check/update/service:web-1"))
+        .body(r#"{"Status":"warning","Output":"slow"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, _, passing) = get_json(&n, "/v1/health/service/web?passing").await;
+    assert_eq!(passing, serde_json::json!([]), "warning is not passing");
+
+    let r = http()
+        .put(n.consul("/v1/agent/service/deregister/web-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, _, all) = get_json(&n, "/v1/health/service/web").await;
+    assert_eq!(all, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn one_registry_for_nacos_and_consul_clients() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    // Registered through Consul, read through Nacos...
+    put_json(
+        &n,
+        "/v1/agent/service/register",
+        r#"{"Name":"orders","ID":"orders-1","Address":"10.0.0.7","Port":9000}"#,
+    )
+    .await;
+    let list: Value = http()
+        .get(n.url("/nacos/v1/ns/instance/list?serviceName=orders"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            list["hosts"][0]["ip"].as_str(),
+            list["hosts"][0]["port"].as_u64()
+        ),
+        (Some("10.0.0.7"), Some(9000))
+    );
+    assert_eq!(list["hosts"][0]["healthy"], true, "no checks: healthy");
+    // ...and registered through Nacos, read through Consul.
+    let r = http()
+        .post(n.url("/nacos/v1/ns/instance"))
+        .query(&[
+            ("serviceName", "billing"),
+            ("ip", "10.0.0.8"),
+            ("port", "7000"),
+            ("ephemeral", "false"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let (_, _, services) = get_json(&n, "/v1/catalog/services").await;
+    assert!(
+        services.get("billing").is_some() && services.get("orders").is_some(),
+        "{services}"
+    );
+    let (_, _, health) = get_json(&n, "/v1/health/service/billing?passing").await;
+    assert_eq!(health[0]["Service"]["Address"], "10.0.0.8");
+}
+
+#[tokio::test]
+async fn a_silent_ttl_check_turns_critical_and_the_service_is_deregistered() {
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &[("NACRE_NAMING_CHECK_INTERVAL", "100ms")]).await;
+    put_json(&n, "/v1/agent/service/register", r#"{"Name":"batch","Check":{"TTL":"1s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}"#).await;
+    let (_, index, passing) = get_json(&n, "/v1/health/service/batch?passing").await;
+    assert_eq!(passing.as_array().unwrap().len(), 1);
+
+    // A blocking health query is woken when the check turns critical.
+    let started = Instant::now();
+    let (_, woken, passing) = get_json(
+        &n,
+        &format!(
+            "/v1/health/service/batch?passing&index={}&wait=10s",
+            index.unwrap()
+        ),
+    )
+    .await;
+    assert!(woken.unwrap() > index.unwrap() && started.elapsed() < Duration::from_secs(5));
+    assert_eq!(passing, serde_json::json!([]), "critical after its TTL");
+    eventually("the critical service to be deregistered", || async {
+        get_json(&n, "/v1/health/service/batch").await.2 == serde_json::json!([])
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_registrations_and_unknown_ids_get_consuls_errors() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let before = nats.last_seq().await;
+    for (body, expected) in [
+        (r#"{"ID":"x"}"#, "Missing service name"),
+        ("{not json", "Request decode failed"),
+        (r#"{"Name":"a","Port":"eighty"}"#, "Port"),
+        (r#"{"Name":"a","Tags":"one"}"#, "Tags"),
+        (
+            r#"{"Name":"a","Check":{"HTTP":"http://x","Interval":"10s"}}"#,
+            "not supported yet",
+        ),
+        (r#"{"Name":"a","Check":{"TTL":"soon"}}"#, "Invalid TTL"),
+        (
+            r#"{"Name":"a","Check":{"TTL":"10s","Status":"fine"}}"#,
+            "Invalid check status",
+        ),
+    ] {
+        let (status, text) = put_json(&n, "/v1/agent/service/register", body).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(expected), "{body}: {text}");
+    }
+    assert_eq!(
+        http()
+            .put(n.consul("/v1/agent/check/pass/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        http()
+            .put(n.consul("/v1/agent/service/deregister/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(get_json(&n, "/v1/health/state/sideways").await.0, 400);
+    assert_eq!(
+        get_json(&n, "/v1/health/service/x?index=1&wait=later")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(nats.last_seq().await, before, "nothing was written");
+}
