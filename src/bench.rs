@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
     /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -156,19 +156,22 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     let mut child: Option<KillOnDrop> = None;
     let mut tmp = None;
     let mut nats_url = None;
+    let mut consul_base: Option<String> = None;
     let base = match &args.addr {
         Some(addr) => addr.trim_end_matches('/').to_owned(),
         None => {
             let dir = tempfile_dir()?;
             let port = free_port().map_err(|e| e.to_string())?;
             let nats_port = free_port().map_err(|e| e.to_string())?;
+            let consul_port = free_port().map_err(|e| e.to_string())?;
+            consul_base = Some(format!("http://127.0.0.1:{consul_port}"));
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut cmd = std::process::Command::new(exe);
             cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
                 .arg(dir.as_ref());
             cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
                 .env("RUST_LOG", "warn")
-                .env("NACRE_SERVER_CONSUL_PORT", "0");
+                .env("NACRE_SERVER_CONSUL_PORT", consul_port.to_string());
             if let Some(bin) = &args.nats_server {
                 cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
             }
@@ -208,6 +211,12 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     }
     if args.scenario == "all" || args.scenario == "naming" {
         naming_phases(&args, &http, &base, child.as_ref().map(|c| c.0.id())).await?;
+    }
+    if args.scenario == "all" || args.scenario == "consul" {
+        match &consul_base {
+            Some(consul) => consul_phases(&args, &http, consul).await?,
+            None => println!("(consul phases need the standalone run)"),
+        }
     }
     if args.scenario == "backup" {
         backup_phases(&args, &http, &base, nats_url.as_deref()).await?;
@@ -720,6 +729,100 @@ async fn backup_phases(
         backup_time.as_secs_f64(),
         size / (1024 * 1024),
         restore_time.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Consul KV PUT and GET rates, and how fast 1,000 blocking queries wake on a change.
+async fn consul_phases(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    consul: &str,
+) -> Result<(), String> {
+    let keys = args.keys as u64;
+    let (h, c) = (http.clone(), consul.to_owned());
+    let mut phase = drive("consul KV PUT /v1/kv", args.concurrency, args.duration, move |i| {
+        let (h, url) = (h.clone(), format!("{c}/v1/kv/bench/{}", i % keys));
+        async move { matches!(h.put(&url).body(format!("value {i}")).send().await, Ok(r) if r.status().is_success()) }
+    })
+    .await;
+    println!("{}", phase.row());
+    let (h, c) = (http.clone(), consul.to_owned());
+    let mut phase = drive(
+        "consul KV GET /v1/kv",
+        args.concurrency,
+        args.duration,
+        move |i| get_ok(h.clone(), format!("{c}/v1/kv/bench/{}", i % keys)),
+    )
+    .await;
+    println!("{}", phase.row());
+
+    // 1,000 watchers block on one key; each change should wake them all.
+    let watchers = 1000;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(watchers + 10)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut wake = Vec::new();
+    for round in 0..5 {
+        let r = client
+            .put(format!("{consul}/v1/kv/watched"))
+            .body(format!("r{round}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err("consul PUT failed".into());
+        }
+        let index: u64 = client
+            .get(format!("{consul}/v1/kv/watched"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .headers()
+            .get("x-consul-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or("no X-Consul-Index")?;
+        let tasks: Vec<_> = (0..watchers)
+            .map(|_| {
+                let (client, url) = (
+                    client.clone(),
+                    format!("{consul}/v1/kv/watched?index={index}&wait=60s"),
+                );
+                tokio::spawn(async move {
+                    let r = client.get(&url).send().await.ok()?;
+                    r.bytes().await.ok()?;
+                    Some(Instant::now())
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await; // all parked
+        let changed = Instant::now();
+        client
+            .put(format!("{consul}/v1/kv/watched"))
+            .body("changed")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        for t in tasks {
+            if let Ok(Some(woken)) = t.await {
+                wake.push(woken.saturating_duration_since(changed).as_micros() as u32);
+            }
+        }
+    }
+    wake.sort_unstable();
+    let pct = |p: f64| {
+        wake.get(((wake.len() as f64 * p) as usize).min(wake.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!(
+        "consul blocking queries: {} wake-ups of {watchers} watchers over 5 changes; from sending the change: p50 {:.2} ms, p99 {:.2} ms",
+        wake.len(),
+        pct(0.5),
+        pct(0.99)
     );
     Ok(())
 }
