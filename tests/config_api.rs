@@ -584,3 +584,55 @@ async fn json_of(r: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+#[tokio::test]
+async fn consul_style_kv_export_and_import_with_a_namespace_override() {
+    let (_nats, n) = node().await;
+    publish(&n, "app.yaml", "DEFAULT_GROUP", "port: 8080").await;
+    let items: Value = http()
+        .get(n.url("/v1/kv/export?namespaceId=public"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        items,
+        serde_json::json!([{"Key": "public/DEFAULT_GROUP/app.yaml", "Flags": 0, "Value": "cG9ydDogODA4MA=="}])
+    );
+
+    http()
+        .post(n.url("/nacos/v1/console/namespaces"))
+        .form(&[("customNamespaceId", "dev"), ("namespaceName", "Dev")])
+        .send()
+        .await
+        .unwrap();
+    let import = |policy: &str, body: String| {
+        http()
+            .put(n.url(&format!("/v1/kv/import?namespaceId=dev&policy={policy}")))
+            .body(body)
+            .send()
+    };
+    let (_, body) = json_of(import("SKIP", items.to_string()).await.unwrap()).await;
+    assert_eq!(body["data"]["successCount"], 1, "{body}");
+    assert_eq!(
+        get_config(&n, "app.yaml", "DEFAULT_GROUP", "dev").await.1,
+        "port: 8080",
+        "imported into the override namespace"
+    );
+    let (_, body) = json_of(import("SKIP", items.to_string()).await.unwrap()).await;
+    assert_eq!(body["data"]["skipCount"], 1);
+    let (status, _) = json_of(
+        import(
+            "SKIP",
+            "[{\"Key\":\"only-two/parts\",\"Value\":\"eA==\"}]".into(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = json_of(import("SKIP", "not json".into()).await.unwrap()).await;
+    assert_eq!(status, 400);
+}

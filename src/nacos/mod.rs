@@ -91,6 +91,8 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .route("/nacos/v3/cs/config", config_v3())
         .route("/nacos/v3/client/cs/config", get(configs::v3_client_get))
         .route("/nacos/v3/cs/config/export", get(transfer::export))
+        .route("/v1/kv/export", get(transfer::kv_export))
+        .route("/v1/kv/import", put(transfer::kv_import))
         .route("/nacos/v3/cs/config/import", post(transfer::import))
         .route("/nacos/v3/console/cs/config/export", get(transfer::export))
         .route("/nacos/v3/console/cs/config/import", post(transfer::import))

@@ -220,3 +220,104 @@ pub async fn import(
         "failData": fail_data,
     })))
 }
+
+/// One entry of the Consul-style JSON export: `Key` is `namespace/group/dataId`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KvItem {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "Flags", default)]
+    flags: u64,
+    #[serde(rename = "Value", default)]
+    value: Option<String>,
+}
+
+/// `GET /v1/kv/export?namespaceId&prefix` → `[{Key, Flags, Value(base64)}]` of the configs.
+pub async fn kv_export(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+    use base64::Engine;
+    let namespace = p
+        .get("namespaceId")
+        .map(|n| normalize_namespace(n.trim()).to_owned());
+    let prefix = p.str("prefix");
+    let items: Vec<KvItem> = app
+        .core
+        .model
+        .read()
+        .live_configs()
+        .filter(|e| namespace.as_ref().is_none_or(|n| *n == e.key.namespace))
+        .map(|e| KvItem {
+            key: format!("{}/{}/{}", e.key.namespace, e.key.group, e.key.data_id),
+            flags: 0,
+            value: Some(base64::engine::general_purpose::STANDARD.encode(e.content.as_bytes())),
+        })
+        .filter(|i| i.key.starts_with(prefix))
+        .collect();
+    Ok(axum::Json(items).into_response())
+}
+
+/// `PUT /v1/kv/import?namespaceId&policy` with a JSON array as the export writes it.
+pub async fn kv_import(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use base64::Engine;
+    let policy: ImportPolicy = query
+        .get("policy")
+        .map_or("", String::as_str)
+        .parse()
+        .map_err(|e| ApiError::from_core(Style::V2, e))?;
+    let items: Vec<KvItem> = serde_json::from_slice(&body)
+        .map_err(|e| invalid(format!("not a JSON array of {{Key, Flags, Value}}: {e}")))?;
+    if items.is_empty() {
+        return Err(ApiError::new(
+            Style::V2,
+            StatusCode::BAD_REQUEST,
+            100005,
+            "imported file data is empty",
+        ));
+    }
+    let target = query
+        .get("namespaceId")
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty());
+    let mut configs = Vec::new();
+    for item in items {
+        let parts: Vec<&str> = item.key.splitn(3, '/').collect();
+        let [namespace, group, data_id] = parts.as_slice() else {
+            return Err(invalid(format!(
+                "{}: expected namespace/group/dataId",
+                item.key
+            )));
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(item.value.unwrap_or_default())
+            .map_err(|_| invalid(format!("{}: Value is not base64", item.key)))?;
+        let content = String::from_utf8(bytes)
+            .map_err(|_| invalid(format!("{}: Value is not UTF-8 text", item.key)))?;
+        configs.push(PublishConfig {
+            key: ConfigKey::new(target.unwrap_or(namespace), group, data_id),
+            content,
+            ..Default::default()
+        });
+    }
+    let report = app
+        .core
+        .import_configs(&crate::core::Actor::default(), configs, policy)
+        .await
+        .map_err(|e| ApiError::from_core(Style::V2, e))?;
+    let fail_data: Vec<_> = report
+        .failed
+        .iter()
+        .map(|(d, g, reason)| json!({"dataId": d, "group": g, "reason": reason}))
+        .chain(report.aborted_at.iter().map(
+            |k| json!({"dataId": k.data_id, "group": k.group, "reason": "exists; import aborted"}),
+        ))
+        .collect();
+    Ok(success(json!({
+        "successCount": report.success,
+        "skipCount": report.skipped,
+        "failCount": fail_data.len(),
+        "failData": fail_data,
+    })))
+}
