@@ -2,16 +2,14 @@
 //! through Nacos included), with blocking queries on the service's stream index.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::agent::{checks_json, service_json};
-use super::{ConsulError, ConsulState, Query, index_headers};
+use super::{ConsulError, ConsulState, Query, block_until, index_headers};
 use crate::core::Core;
 use crate::core::checks::AgentService;
 use crate::core::registry::{DEFAULT_GROUP, ServiceKey};
@@ -37,32 +35,10 @@ fn index_of(core: &Core, service: Option<&ServiceKey>) -> u64 {
 }
 
 async fn block(core: &Core, service: Option<&ServiceKey>, q: &Query) -> Result<u64, ConsulError> {
-    let Some(index) = q.number("index")?.filter(|i| *i > 0) else {
-        return Ok(index_of(core, service));
-    };
-    let wait = q.wait()?;
-    let mut feed = core.model.subscribe();
-    if index_of(core, service) <= index {
-        let jitter = Duration::from_millis(
-            uuid::Uuid::new_v4().as_u128() as u64 % (wait.as_millis() as u64 / 16 + 1),
-        );
-        let deadline = tokio::time::sleep(wait + jitter);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => break,
-                received = feed.recv() => {
-                    let relevant = match received {
-                        Ok(a) => matches!(&a.change, Change::Service(k) if service.is_none_or(|s| s == k)),
-                        Err(RecvError::Lagged(_)) => true,
-                        Err(RecvError::Closed) => break,
-                    };
-                    if relevant && index_of(core, service) > index {
-                        break;
-                    }
-                }
-            }
-        }
+    if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
+        let relevant =
+            |c: &Change| matches!(c, Change::Service(k) if service.is_none_or(|s| s == k));
+        block_until(core, index, q.wait()?, relevant, || index_of(core, service)).await;
     }
     Ok(index_of(core, service))
 }

@@ -1,16 +1,13 @@
 //! `/v1/kv/<key>`: GET (recurse, keys, separator, raw, blocking index/wait), PUT (flags, cas),
 //! DELETE (recurse, cas).
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 
-use super::{ConsulError, ConsulState, Query, index_headers};
+use super::{ConsulError, ConsulState, Query, block_until, index_headers};
 use crate::core::kv::{KvEntry, LockOp, MAX_VALUE_BYTES};
 use crate::core::state::Change;
 use crate::core::{Actor, Core};
@@ -58,46 +55,17 @@ fn resource_index(core: &Core, key: &str, prefix: bool) -> u64 {
     }
 }
 
-/// Blocks until the resource's index passes `index` or `wait` (plus up to wait/16 of jitter,
-/// as Consul adds) runs out.
-async fn block(core: &Core, key: &str, prefix: bool, index: u64, wait: Duration) {
-    let mut feed = core.model.subscribe();
-    if resource_index(core, key, prefix) > index {
-        return;
-    }
-    let jitter = Duration::from_millis(
-        uuid::Uuid::new_v4().as_u128() as u64 % (wait.as_millis() as u64 / 16 + 1),
-    );
-    let deadline = tokio::time::sleep(wait + jitter);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => return,
-            received = feed.recv() => match received {
-                Ok(applied) => {
-                    let relevant = matches!(&applied.change, Change::Kv(k) if if prefix { k.starts_with(key) } else { k == key });
-                    if relevant && resource_index(core, key, prefix) > index {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    if resource_index(core, key, prefix) > index {
-                        return;
-                    }
-                }
-                Err(RecvError::Closed) => return,
-            },
-        }
-    }
-}
-
 pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
     let key = key_of(&request);
     let q = Query::parse(request.uri().query());
     let keys_only = q.has("keys");
     let prefix = q.has("recurse") || keys_only;
     if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
-        block(&s.core, &key, prefix, index, q.wait()?).await;
+        let relevant = |c: &Change| matches!(c, Change::Kv(k) if if prefix { k.starts_with(&key) } else { *k == key });
+        block_until(&s.core, index, q.wait()?, relevant, || {
+            resource_index(&s.core, &key, prefix)
+        })
+        .await;
     }
     let index = resource_index(&s.core, &key, prefix);
     let mut response = if keys_only {

@@ -135,6 +135,43 @@ impl Query {
     }
 }
 
+/// Consul's blocking query: waits until `current()` passes `index` (checked when a `relevant`
+/// change is applied) or `wait` runs out, plus up to wait/16 of jitter as Consul adds.
+pub async fn block_until(
+    core: &crate::core::Core,
+    index: u64,
+    wait: Duration,
+    relevant: impl Fn(&crate::core::state::Change) -> bool,
+    current: impl Fn() -> u64,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribe before the first look, so no change slips in between.
+    let mut feed = core.model.subscribe();
+    if current() > index {
+        return;
+    }
+    let jitter = Duration::from_millis(
+        uuid::Uuid::new_v4().as_u128() as u64 % (wait.as_millis() as u64 / 16 + 1),
+    );
+    let deadline = tokio::time::sleep(wait + jitter);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return,
+            received = feed.recv() => {
+                let check = match received {
+                    Ok(applied) => relevant(&applied.change),
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                };
+                if check && current() > index {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// The headers every blocking-capable read carries, 404s included.
 pub fn index_headers(headers: &mut HeaderMap, index: u64) {
     headers.insert("x-consul-index", HeaderValue::from(index.max(1)));

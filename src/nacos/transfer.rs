@@ -205,6 +205,11 @@ pub async fn import(
         .import_configs(&actor, items, policy)
         .await
         .map_err(|e| ApiError::from_core(Style::V2, e))?;
+    Ok(report_json(&report))
+}
+
+/// The answer to an import, as seed 004 shows it.
+fn report_json(report: &crate::core::configs::ImportReport) -> Response {
     let fail_data: Vec<_> = report
         .failed
         .iter()
@@ -213,12 +218,12 @@ pub async fn import(
             |k| json!({"dataId": k.data_id, "group": k.group, "reason": "exists; import aborted"}),
         ))
         .collect();
-    Ok(success(json!({
+    success(json!({
         "successCount": report.success,
         "skipCount": report.skipped,
         "failCount": fail_data.len(),
         "failData": fail_data,
-    })))
+    }))
 }
 
 /// One entry of the Consul-style JSON export: `Key` is `namespace/group/dataId`.
@@ -306,18 +311,5 @@ pub async fn kv_import(
         .import_configs(&crate::core::Actor::default(), configs, policy)
         .await
         .map_err(|e| ApiError::from_core(Style::V2, e))?;
-    let fail_data: Vec<_> = report
-        .failed
-        .iter()
-        .map(|(d, g, reason)| json!({"dataId": d, "group": g, "reason": reason}))
-        .chain(report.aborted_at.iter().map(
-            |k| json!({"dataId": k.data_id, "group": k.group, "reason": "exists; import aborted"}),
-        ))
-        .collect();
-    Ok(success(json!({
-        "successCount": report.success,
-        "skipCount": report.skipped,
-        "failCount": fail_data.len(),
-        "failData": fail_data,
-    })))
+    Ok(report_json(&report))
 }
