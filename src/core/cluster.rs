@@ -68,6 +68,7 @@ impl Core {
                     info.state.last_sequence,
                     std::sync::atomic::Ordering::Relaxed,
                 );
+                self.model.note_exists(info.state.last_sequence);
             }
         }
     }

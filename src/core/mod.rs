@@ -141,6 +141,7 @@ impl Core {
     async fn commit(&self, actor: &Actor, event: Event, expect: Expect) -> Result<u64, CoreError> {
         let envelope = Envelope::new(&self.source, &actor.describe(), event);
         let seq = self.log.append(&envelope, expect).await?;
+        self.model.note_exists(seq);
         if !self.model.wait_applied(seq, READ_YOUR_WRITES_WAIT).await {
             tracing::warn!(seq, "write acknowledged but not yet applied on this node");
         }

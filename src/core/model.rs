@@ -15,6 +15,9 @@ use super::state::{Change, State};
 
 const RECONNECTED: &str = "reconnected";
 
+/// How long the event feed may stay silent while known to be behind before it is recreated.
+const STALL_CHECK: Duration = Duration::from_millis(500);
+
 /// One applied event, as the change feed announces it.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -40,6 +43,9 @@ pub struct Model {
     waiters: Mutex<BTreeMap<u64, Vec<oneshot::Sender<()>>>>,
     health: watch::Sender<Health>,
     changes: broadcast::Sender<Arc<Applied>>,
+    /// The highest sequence known to exist (acked to a writer here, or polled from the stream):
+    /// being behind it without progress means the consumer stalled.
+    known: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Model {
@@ -54,6 +60,7 @@ impl Model {
             state: RwLock::new(State::default()),
             applied: watch::channel(0).0,
             waiters: Mutex::new(BTreeMap::new()),
+            known: std::sync::atomic::AtomicU64::new(0),
             health: watch::channel(Health::Loading).0,
             changes: broadcast::channel(65_536).0,
         }
@@ -106,6 +113,12 @@ impl Model {
         if let Some(change) = change {
             let _ = self.changes.send(Arc::new(Applied { seq, change }));
         }
+    }
+
+    /// Notes that the stream holds at least `seq` (an ack, or a polled last sequence).
+    pub fn note_exists(&self, seq: u64) {
+        self.known
+            .fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Waits until the event at `seq` is applied here (read-your-writes). False on timeout.
@@ -179,6 +192,10 @@ impl Model {
             self.set_health(Health::Live);
         }
         let mut messages = events_from(&stream, start).await?;
+        // A consumer whose server lost leadership can go quiet without an error: if events are
+        // known to exist beyond what is applied and nothing arrives, start a new one.
+        let mut watchdog = tokio::time::interval(STALL_CHECK);
+        let mut applied_at_last_check = self.applied();
         loop {
             let message = tokio::select! {
                 next = messages.next() => match next {
@@ -186,6 +203,15 @@ impl Model {
                     None => return Err("the ordered consumer ended".into()),
                 },
                 _ = connects.changed() => return Err(RECONNECTED.into()),
+                _ = watchdog.tick() => {
+                    let applied = self.applied();
+                    let behind = self.known.load(std::sync::atomic::Ordering::Relaxed) > applied;
+                    if behind && applied == applied_at_last_check {
+                        return Err(format!("the event feed stalled at {applied}; resuming from there"));
+                    }
+                    applied_at_last_check = applied;
+                    continue;
+                }
             };
             let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
             match serde_json::from_slice::<Envelope>(&message.payload) {
