@@ -77,6 +77,7 @@ async fn serve(
         CoreOptions::from_settings(settings),
     );
     core.packages = Some(backbone.packages.clone());
+    core.atomic_batches = backbone.atomic_batches;
     let beats = tokio::spawn(core.clone().follow_beats());
     let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));

@@ -428,3 +428,246 @@ async fn a_delete_behavior_session_takes_its_keys_with_it_and_bad_sessions_are_r
         "deleted with its session"
     );
 }
+
+async fn txn(n: &Nacre, body: Value) -> Answer {
+    call(
+        reqwest::Method::PUT,
+        n.consul("/v1/txn"),
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+fn kv_op(verb: &str, key: &str, value: &str) -> Value {
+    use base64::Engine;
+    serde_json::json!({"KV": {"Verb": verb, "Key": key,
+        "Value": base64::engine::general_purpose::STANDARD.encode(value)}})
+}
+
+/// Whether the server takes atomic batches (2.12+), which Nacre then uses for transactions.
+async fn atomic_batches(nats: &NatsServer) -> bool {
+    let version = nats.client().await.server_info().version;
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap()) >= (2, 12)
+}
+
+#[tokio::test]
+async fn a_transaction_commits_every_write_or_none() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    put(&n, "app/existing", "old").await;
+    let existing = json(&get(&n, "app/existing").await)[0]["ModifyIndex"]
+        .as_u64()
+        .unwrap();
+
+    let done = txn(
+        &n,
+        serde_json::json!([
+            kv_op("set", "app/a", "1"),
+            kv_op("set", "app/b", "2"),
+            {"KV": {"Verb": "check-index", "Key": "app/existing", "Index": existing}},
+            {"KV": {"Verb": "get", "Key": "app/existing"}},
+        ]),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let results = json(&done)["Results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 4);
+    assert!(
+        results[0]["KV"]["Value"].is_null(),
+        "writes come back without values"
+    );
+    assert_eq!(results[3]["KV"]["Value"], "b2xk", "a get returns the value");
+    let (a, b) = (
+        results[0]["KV"]["ModifyIndex"].as_u64().unwrap(),
+        results[1]["KV"]["ModifyIndex"].as_u64().unwrap(),
+    );
+    if atomic_batches(&nats).await {
+        assert_eq!(b, a + 1, "one atomic batch: consecutive per-key events");
+    } else {
+        assert_eq!(a, b, "one transaction event holds both writes");
+    }
+    assert_eq!(get(&n, "app/a?raw").await.body, "1");
+    assert_eq!(json(&get(&n, "app/b").await)[0]["ModifyIndex"], b);
+    assert!(done.index.unwrap() >= b);
+
+    // One failing operation: 409 with every failure, and nothing written.
+    let before = get(&n, "app/?recurse").await;
+    let refused = txn(
+        &n,
+        serde_json::json!([
+            kv_op("set", "app/c", "3"),
+            {"KV": {"Verb": "cas", "Key": "app/a", "Value": "eA==", "Index": a + 1000}},
+            {"KV": {"Verb": "check-not-exists", "Key": "app/b"}},
+            kv_op("delete", "app/existing", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let errors = json(&refused)["Errors"].clone();
+    assert_eq!(errors[0]["OpIndex"], 1);
+    assert_eq!(
+        errors[0]["What"],
+        "failed to set key \"app/a\", index is stale"
+    );
+    assert_eq!(errors[1]["OpIndex"], 2);
+    assert!(json(&refused)["Results"].is_null());
+    let after = get(&n, "app/?recurse").await;
+    assert_eq!((after.body, after.index), (before.body, before.index));
+
+    // delete-tree and a cas that holds, together.
+    let cleared = txn(
+        &n,
+        serde_json::json!([
+            {"KV": {"Verb": "delete-tree", "Key": "app/"}},
+            {"KV": {"Verb": "cas", "Key": "app/a", "Value": "bmV3", "Index": 0}},
+        ]),
+    )
+    .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(get(&n, "app/?keys").await.body, r#"["app/a"]"#);
+    assert_eq!(get(&n, "app/a?raw").await.body, "new");
+}
+
+#[tokio::test]
+async fn concurrent_transactions_on_one_index_let_exactly_one_win() {
+    let nats = NatsServer::start();
+    let n = std::sync::Arc::new(Nacre::external(&nats).await);
+    put(&n, "counter", "0").await;
+    let index = json(&get(&n, "counter").await)[0]["ModifyIndex"]
+        .as_u64()
+        .unwrap();
+    let contenders = (0..16).map(|i| {
+        let n = n.clone();
+        tokio::spawn(async move {
+            let body = serde_json::json!([
+                {"KV": {"Verb": "check-index", "Key": "counter", "Index": index}},
+                kv_op("set", "counter", &i.to_string()),
+                kv_op("set", &format!("winner/{i}"), "yes"),
+            ]);
+            txn(&n, body).await.status
+        })
+    });
+    let mut statuses = Vec::new();
+    for c in contenders {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15);
+    let winners = json(&get(&n, "winner/?keys").await);
+    assert_eq!(winners.as_array().unwrap().len(), 1, "{winners}");
+    let winner = winners[0].as_str().unwrap().trim_start_matches("winner/");
+    assert_eq!(get(&n, "counter?raw").await.body, winner);
+}
+
+#[tokio::test]
+async fn transactions_take_locks_and_check_sessions() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let (_, session) = create_session(&n, r#"{"Name":"txn"}"#).await;
+    let id = session["ID"].as_str().unwrap().to_owned();
+    let locked = txn(
+        &n,
+        serde_json::json!([
+            {"KV": {"Verb": "lock", "Key": "leader", "Value": "bWU=", "Session": id}},
+            {"KV": {"Verb": "check-session", "Key": "leader", "Session": id}},
+        ]),
+    )
+    .await;
+    assert_eq!(locked.status, 200, "{}", locked.body);
+    let entry = json(&get(&n, "leader").await)[0].clone();
+    assert_eq!(
+        (entry["Session"].as_str(), entry["LockIndex"].as_u64()),
+        (Some(id.as_str()), Some(1))
+    );
+    let stolen = txn(
+        &n,
+        serde_json::json!([{"KV": {"Verb": "unlock", "Key": "leader", "Session": "someone-else"}}]),
+    )
+    .await;
+    assert_eq!(stolen.status, 409);
+    let unknown = txn(
+        &n,
+        serde_json::json!([{"KV": {"Verb": "lock", "Key": "other", "Session": "no-such-session"}}]),
+    )
+    .await;
+    assert_eq!(unknown.status, 409);
+    assert!(unknown.body.contains("invalid session"), "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn bad_transactions_get_consuls_errors_and_write_nothing() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    put(&n, "keep", "1").await;
+    let before = get(&n, "?recurse").await;
+
+    let malformed = call(
+        reqwest::Method::PUT,
+        n.consul("/v1/txn"),
+        Some(b"[{\"KV\":".to_vec()),
+    )
+    .await;
+    assert_eq!(malformed.status, 400);
+    assert!(
+        malformed.body.starts_with("Failed to parse body"),
+        "{}",
+        malformed.body
+    );
+
+    let many: Vec<Value> = (0..129)
+        .map(|i| kv_op("set", &format!("k{i}"), "v"))
+        .collect();
+    let too_many = txn(&n, Value::Array(many)).await;
+    assert_eq!(too_many.status, 413);
+    assert_eq!(
+        too_many.body,
+        "Transaction contains too many operations (129 > 128)"
+    );
+
+    let unknown = txn(
+        &n,
+        serde_json::json!([kv_op("set", "x", "1"), {"KV": {"Verb": "frobnicate", "Key": "x"}}]),
+    )
+    .await;
+    assert_eq!(unknown.status, 409);
+    assert_eq!(
+        json(&unknown)["Errors"][0]["What"],
+        "unknown KV verb \"frobnicate\""
+    );
+    assert_eq!(json(&unknown)["Errors"][0]["OpIndex"], 1);
+
+    let wrong_type = txn(
+        &n,
+        serde_json::json!([{"KV": {"Verb": "cas", "Key": "keep", "Index": "seven"}}]),
+    )
+    .await;
+    assert_eq!(wrong_type.status, 400, "{}", wrong_type.body);
+
+    let bad_base64 = txn(
+        &n,
+        serde_json::json!([{"KV": {"Verb": "set", "Key": "x", "Value": "not base64!"}}]),
+    )
+    .await;
+    assert_eq!(bad_base64.status, 400);
+
+    use base64::Engine;
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 300 * 1024]);
+    let too_big = txn(
+        &n,
+        serde_json::json!([{"KV": {"Verb": "set", "Key": "x", "Value": big}},
+                           {"KV": {"Verb": "set", "Key": "y", "Value": big}}]),
+    )
+    .await;
+    assert_eq!(too_big.status, 413, "{}", too_big.body);
+
+    let empty_key = txn(&n, serde_json::json!([kv_op("set", "", "v")])).await;
+    assert_eq!(empty_key.status, 400);
+
+    let after = get(&n, "?recurse").await;
+    assert_eq!((after.body, after.index), (before.body, before.index));
+}

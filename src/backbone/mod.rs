@@ -63,6 +63,16 @@ pub struct Backbone {
     pub services: kv::Store,
     pub leases: kv::Store,
     pub packages: objects::PackageStore,
+    /// Whether the event stream takes atomic batch publishes.
+    pub atomic_batches: bool,
+}
+
+/// Whether the connected server has atomic batch publish (2.12+).
+fn supports_atomic_batches(client: &async_nats::Client) -> bool {
+    let version = client.server_info().version;
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 12)
 }
 
 /// A client and a counter of its (re)connections, so consumers can resume at once after the
@@ -191,10 +201,24 @@ impl Backbone {
             identity::Decision::Continue(id) => id,
             identity::Decision::Genesis => write_genesis(&js, &stream_name, settings).await?,
         };
-        let info = stream
+        let mut info = stream
             .info()
             .await
-            .map_err(|e| setup("the event stream", e))?;
+            .map_err(|e| setup("the event stream", e))?
+            .clone();
+        // Atomic batches make Consul transactions exact per key; servers before 2.12 lack them.
+        if !info.config.allow_atomic_publish && supports_atomic_batches(&client) {
+            let mut config = info.config.clone();
+            config.allow_atomic_publish = true;
+            match js.update_stream(config).await {
+                Ok(updated) => info = updated,
+                // A cluster mid-upgrade may refuse; transactions then use the single-event path.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot enable atomic batches on the event stream")
+                }
+            }
+        }
+        let atomic_batches = info.config.allow_atomic_publish;
         identity::write_marker(
             &marker_path,
             &identity::Marker {
@@ -245,6 +269,7 @@ impl Backbone {
             .map_err(|e| setup("the packages Object Store", e))?;
         check_replicas(&format!("object store {PACKAGES_BUCKET}"), actual, replicas)?;
         Ok(Self {
+            atomic_batches,
             packages,
             services,
             client,

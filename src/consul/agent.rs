@@ -7,46 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::fields::{Fields, bad};
 use super::kv::actor;
 use super::{ConsulError, ConsulState, Query};
 use crate::core::checks::{AgentService, CheckDef, Registration};
-
-/// A JSON object whose keys are matched in any case (clients send `Name`, `name`, `ID`, `id`).
-struct Fields(Map<String, Value>);
-
-impl Fields {
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
-    }
-
-    fn text(&self, name: &str) -> Result<String, ConsulError> {
-        match self.get(name) {
-            None => Ok(String::new()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(bad(format!(
-                "Request decode failed: {name} must be a string, not {other}"
-            ))),
-        }
-    }
-
-    fn object(&self, name: &str) -> Result<Option<Fields>, ConsulError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Fields(m.clone()))),
-            Some(other) => Err(bad(format!(
-                "Request decode failed: {name} must be an object, not {other}"
-            ))),
-        }
-    }
-}
-
-fn bad(message: String) -> ConsulError {
-    ConsulError(StatusCode::BAD_REQUEST, message)
-}
 
 async fn body_fields(request: Request) -> Result<Fields, ConsulError> {
     let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)

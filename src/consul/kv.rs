@@ -26,7 +26,7 @@ fn key_of(request: &Request) -> String {
         .into_owned()
 }
 
-fn entry_json(e: &KvEntry) -> Value {
+pub(super) fn entry_json(e: &KvEntry) -> Value {
     let mut v = json!({
         "LockIndex": e.lock_index, "Key": e.key, "Flags": e.flags,
         "Value": if e.value.is_empty() { Value::Null } else { Value::from(e.value.clone()) },
@@ -61,7 +61,16 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     let keys_only = q.has("keys");
     let prefix = q.has("recurse") || keys_only;
     if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
-        let relevant = |c: &Change| matches!(c, Change::Kv(k) if if prefix { k.starts_with(&key) } else { *k == key });
+        let relevant = |c: &Change| match c {
+            Change::Kv(keys) => keys.iter().any(|k| {
+                if prefix {
+                    k.starts_with(&key)
+                } else {
+                    *k == key
+                }
+            }),
+            _ => false,
+        };
         block_until(&s.core, index, q.wait()?, relevant, || {
             resource_index(&s.core, &key, prefix)
         })

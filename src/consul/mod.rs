@@ -4,8 +4,10 @@
 
 pub mod agent;
 pub mod catalog;
+mod fields;
 pub mod kv;
 pub mod session;
+pub mod txn;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub fn router(core: Core, address: String) -> Router {
             "/v1/kv/{*key}",
             get(kv::get).put(kv::put).delete(kv::delete),
         )
+        .route("/v1/txn", put(txn::txn))
         .route("/v1/session/create", put(session::create))
         .route("/v1/session/destroy/{id}", put(session::destroy))
         .route("/v1/session/info/{id}", get(session::info))

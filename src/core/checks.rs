@@ -256,7 +256,7 @@ impl Core {
             service: s.service.service.clone(),
             instance: spec,
         });
-        self.kv_commit(actor, event, expect).await
+        self.commit_if_unchanged(actor, event, expect).await
     }
 
     /// Turns TTL checks silent past their TTL critical, and removes services critical past their
@@ -294,7 +294,7 @@ impl Core {
                         reason: "expired".into(),
                     });
                     changed += usize::from(
-                        self.kv_commit(&actor, event, Expect::LastSubjectSequence(seq))
+                        self.commit_if_unchanged(&actor, event, Expect::LastSubjectSequence(seq))
                             .await?,
                     );
                     break;

@@ -96,6 +96,10 @@ pub enum Event {
     KvSet(KvSet),
     #[serde(rename = "nacre.kv.deleted.v1")]
     KvDeleted(KvRef),
+    /// A Consul transaction's writes, all at one sequence: how a multi-key transaction is
+    /// all-or-nothing where the server has no atomic batch publish (before NATS 2.12).
+    #[serde(rename = "nacre.kv.txn.v1")]
+    KvTxn(KvTxn),
     /// A Consul session (what KV locks belong to).
     #[serde(rename = "nacre.session.created.v1")]
     SessionCreated(SessionData),
@@ -132,6 +136,7 @@ impl Event {
             Event::ClusterGenesis(_) => format!("{SUBJECT_PREFIX}.sys.genesis"),
             Event::KvSet(k) => kv_subject(&k.key),
             Event::KvDeleted(k) => kv_subject(&k.key),
+            Event::KvTxn(_) => format!("{SUBJECT_PREFIX}.kvtxn"),
             Event::SessionCreated(x) => session_subject(&x.id),
             Event::SessionDestroyed(x) => session_subject(&x.id),
             Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
@@ -313,6 +318,37 @@ pub struct SessionRef {
 #[serde(rename_all = "camelCase")]
 pub struct KvRef {
     pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvTxn {
+    /// The final state of each key the transaction wrote, in order.
+    pub writes: Vec<KvWrite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum KvWrite {
+    Set(KvSet),
+    Delete(KvRef),
+}
+
+impl KvWrite {
+    pub fn key(&self) -> &str {
+        match self {
+            KvWrite::Set(s) => &s.key,
+            KvWrite::Delete(d) => &d.key,
+        }
+    }
+
+    /// The event that writes this key alone, on its own subject.
+    pub fn into_event(self) -> Event {
+        match self {
+            KvWrite::Set(s) => Event::KvSet(s),
+            KvWrite::Delete(d) => Event::KvDeleted(d),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

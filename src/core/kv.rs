@@ -11,8 +11,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, KvRef, KvSet};
-use super::log::Expect;
+use super::event::{Event, KvWrite};
+#[cfg(test)]
+use super::event::{KvRef, KvSet};
+use super::state::State;
+use super::txn::{TxnOp, TxnOutcome};
 use super::{Actor, Core, CoreError};
 
 /// Consul's value size limit.
@@ -45,16 +48,27 @@ pub enum LockOp {
     Release(String),
 }
 
-/// Folds a KV event; returns the key it changed.
-pub fn apply(
-    kv: &mut BTreeMap<String, KvEntry>,
-    seqs: &mut BTreeMap<String, u64>,
-    seq: u64,
-    event: &Event,
-) -> Option<String> {
+/// Folds a KV event (a key's own event or a transaction's); returns the keys it changed.
+pub fn apply(state: &mut State, seq: u64, event: &Event) -> Vec<String> {
     match event {
         Event::KvSet(s) => {
-            let create_index = kv.get(&s.key).map_or(seq, |e| e.create_index);
+            state.kv_subject_seqs.insert(s.key.clone(), seq);
+            vec![write(state, seq, &KvWrite::Set(s.clone()))]
+        }
+        Event::KvDeleted(d) => {
+            state.kv_subject_seqs.insert(d.key.clone(), seq);
+            vec![write(state, seq, &KvWrite::Delete(d.clone()))]
+        }
+        // A transaction's subject is not its keys': their subject sequences stay.
+        Event::KvTxn(t) => t.writes.iter().map(|w| write(state, seq, w)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn write(state: &mut State, seq: u64, w: &KvWrite) -> String {
+    match w {
+        KvWrite::Set(s) => {
+            let create_index = state.kv.get(&s.key).map_or(seq, |e| e.create_index);
             let entry = KvEntry {
                 key: s.key.clone(),
                 value: s.value.clone(),
@@ -64,17 +78,14 @@ pub fn apply(
                 lock_index: s.lock_index,
                 session: s.session.clone(),
             };
-            kv.insert(s.key.clone(), entry);
-            seqs.insert(s.key.clone(), seq);
-            Some(s.key.clone())
+            state.kv.insert(s.key.clone(), entry);
         }
-        Event::KvDeleted(d) => {
-            kv.remove(&d.key);
-            seqs.insert(d.key.clone(), seq);
-            Some(d.key.clone())
+        KvWrite::Delete(d) => {
+            state.kv.remove(&d.key);
         }
-        _ => None,
     }
+    state.kv_seqs.insert(w.key().to_owned(), seq);
+    w.key().to_owned()
 }
 
 /// A key as Consul accepts it: not empty, printable, bounded.
@@ -88,6 +99,20 @@ pub fn validate_key(key: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// A value as Consul accepts it: at most 512 KiB.
+pub fn validate_value(key: &str, value: &[u8]) -> Result<(), CoreError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(CoreError::invalid(
+            "value",
+            format!(
+                "Value for key {key:?} is too large ({} > {MAX_VALUE_BYTES} bytes)",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Core {
     pub fn kv_get(&self, key: &str) -> Option<KvEntry> {
         self.model.read().kv.get(key).cloned()
@@ -95,13 +120,7 @@ impl Core {
 
     /// Entries whose key starts with `prefix`, in key order.
     pub fn kv_list(&self, prefix: &str) -> Vec<KvEntry> {
-        let state = self.model.read();
-        state
-            .kv
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, e)| e.clone())
-            .collect()
+        list(&self.model.read().kv, prefix)
     }
 
     /// Sets a key. With `cas`, only if its ModifyIndex is that (0: only if absent); with `lock`,
@@ -116,66 +135,29 @@ impl Core {
         cas: Option<u64>,
         lock: Option<LockOp>,
     ) -> Result<bool, CoreError> {
-        validate_key(key)?;
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(CoreError::invalid(
-                "value",
-                format!("Value exceeds {MAX_VALUE_BYTES} byte limit"),
-            ));
-        }
-        let (current, last, session_exists) = {
-            let state = self.model.read();
-            let session_exists = match &lock {
-                Some(LockOp::Acquire(id)) => state.sessions.contains_key(id),
-                _ => true,
-            };
-            (
-                state.kv.get(key).cloned(),
-                state.kv_seqs.get(key).copied().unwrap_or(0),
-                session_exists,
-            )
-        };
-        let mut expect = match cas {
-            None => Expect::Anything,
-            Some(index) => match self.kv_condition(key, index) {
-                Some(expect) => expect,
-                None => return Ok(false),
+        let (key, value) = (key.to_owned(), value.to_vec());
+        let op = match (lock, cas) {
+            (Some(LockOp::Acquire(session)), _) => TxnOp::Lock {
+                key,
+                value,
+                flags,
+                session,
             },
-        };
-        let held = current.as_ref().and_then(|e| e.session.clone());
-        let lock_index = current.as_ref().map_or(0, |e| e.lock_index);
-        let (session, lock_index) = match &lock {
-            None => (held, lock_index),
-            Some(LockOp::Acquire(id)) => {
-                if !session_exists {
-                    return Err(CoreError::invalid(
-                        "acquire",
-                        format!("invalid session \"{id}\""),
-                    ));
-                }
-                match held {
-                    Some(other) if other != *id => return Ok(false),
-                    Some(_) => (Some(id.clone()), lock_index),
-                    None => (Some(id.clone()), lock_index + 1),
-                }
-            }
-            Some(LockOp::Release(id)) => match held {
-                Some(holder) if holder == *id => (None, lock_index),
-                _ => return Ok(false),
+            (Some(LockOp::Release(session)), _) => TxnOp::Unlock {
+                key,
+                value,
+                flags,
+                session,
             },
+            (None, Some(index)) => TxnOp::Cas {
+                key,
+                value,
+                flags,
+                index,
+            },
+            (None, None) => TxnOp::Set { key, value, flags },
         };
-        if lock.is_some() {
-            // The lock decision was made on what was read: the write holds only if nothing moved.
-            expect = Expect::LastSubjectSequence(last);
-        }
-        let event = Event::KvSet(KvSet {
-            key: key.to_owned(),
-            value: STANDARD.encode(value),
-            flags,
-            session,
-            lock_index,
-        });
-        self.kv_commit(actor, event, expect).await
+        self.kv_single(actor, op).await
     }
 
     /// Deletes a key (with `cas`: only at that ModifyIndex). Deleting a missing key succeeds.
@@ -185,66 +167,43 @@ impl Core {
         key: &str,
         cas: Option<u64>,
     ) -> Result<bool, CoreError> {
-        validate_key(key)?;
-        let expect = match cas {
-            None => {
-                if self.kv_get(key).is_none() {
-                    return Ok(true);
-                }
-                Expect::Anything
-            }
-            Some(index) => match self.kv_condition(key, index) {
-                Some(expect) if self.kv_get(key).is_some() => expect,
-                _ => return Ok(false),
-            },
+        let key = key.to_owned();
+        let op = match cas {
+            Some(index) => TxnOp::DeleteCas { key, index },
+            None => TxnOp::Delete { key },
         };
-        self.kv_commit(
-            actor,
-            Event::KvDeleted(KvRef {
-                key: key.to_owned(),
-            }),
-            expect,
-        )
-        .await
+        self.kv_single(actor, op).await
     }
 
-    /// Deletes every key under `prefix`, one event each.
-    pub async fn kv_delete_tree(&self, actor: &Actor, prefix: &str) -> Result<usize, CoreError> {
-        let keys: Vec<String> = self.kv_list(prefix).into_iter().map(|e| e.key).collect();
-        for key in &keys {
-            self.commit(
-                actor,
-                Event::KvDeleted(KvRef { key: key.clone() }),
-                Expect::Anything,
-            )
-            .await?;
-        }
-        Ok(keys.len())
+    /// Deletes every key under `prefix`, all at once.
+    pub async fn kv_delete_tree(&self, actor: &Actor, prefix: &str) -> Result<bool, CoreError> {
+        let op = TxnOp::DeleteTree {
+            key: prefix.to_owned(),
+        };
+        self.kv_single(actor, op).await
     }
 
-    /// The expectation a `cas=index` write needs, or None when it already cannot hold.
-    fn kv_condition(&self, key: &str, index: u64) -> Option<Expect> {
-        let state = self.model.read();
-        let last = state.kv_seqs.get(key).copied().unwrap_or(0);
-        match (state.kv.get(key), index) {
-            (None, 0) => Some(Expect::LastSubjectSequence(last)),
-            (Some(e), i) if i > 0 && e.modify_index == i => Some(Expect::LastSubjectSequence(last)),
-            _ => None,
+    /// One operation as its own transaction: false when its condition does not hold; an unknown
+    /// lock session is a client error, as Consul's KV endpoint answers it.
+    async fn kv_single(&self, actor: &Actor, op: TxnOp) -> Result<bool, CoreError> {
+        match self.kv_transact(actor, vec![op]).await? {
+            TxnOutcome::Committed(_) => Ok(true),
+            TxnOutcome::Failed(errors) => match errors.into_iter().next() {
+                Some(e) if e.what.starts_with("invalid session") => {
+                    Err(CoreError::invalid("acquire", e.what))
+                }
+                _ => Ok(false),
+            },
         }
     }
+}
 
-    pub(crate) async fn kv_commit(
-        &self,
-        actor: &Actor,
-        event: Event,
-        expect: Expect,
-    ) -> Result<bool, CoreError> {
-        match self.commit(actor, event, expect).await {
-            Ok(_) => Ok(true),
-            Err(CoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
+/// Entries of `kv` whose key starts with `prefix`, in key order.
+pub fn list(kv: &BTreeMap<String, KvEntry>, prefix: &str) -> Vec<KvEntry> {
+    kv.range(prefix.to_owned()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -253,7 +212,7 @@ mod tests {
 
     #[test]
     fn indexes_come_from_the_stream() {
-        let (mut kv, mut seqs) = (BTreeMap::new(), BTreeMap::new());
+        let mut state = State::default();
         let set = |v: &str, session: Option<&str>, lock_index| {
             Event::KvSet(KvSet {
                 key: "a/b".into(),
@@ -263,22 +222,22 @@ mod tests {
                 lock_index,
             })
         };
-        apply(&mut kv, &mut seqs, 3, &set("one", None, 0));
-        apply(&mut kv, &mut seqs, 9, &set("two", Some("s1"), 1));
-        let e = &kv["a/b"];
+        apply(&mut state, 3, &set("one", None, 0));
+        apply(&mut state, 9, &set("two", Some("s1"), 1));
+        let e = &state.kv["a/b"];
         assert_eq!(
             (e.create_index, e.modify_index, e.flags, e.raw()),
             (3, 9, 7, b"two".to_vec())
         );
         assert_eq!((e.lock_index, e.session.as_deref()), (1, Some("s1")));
         apply(
-            &mut kv,
-            &mut seqs,
+            &mut state,
             12,
             &Event::KvDeleted(KvRef { key: "a/b".into() }),
         );
-        assert!(kv.is_empty());
-        assert_eq!(seqs["a/b"], 12, "a deletion stays the compare-and-set base");
+        assert!(state.kv.is_empty());
+        assert_eq!(state.kv_seqs["a/b"], 12, "a deletion stays the index");
+        assert_eq!(state.kv_subject_seqs["a/b"], 12);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum Expect {
     Anything,
     /// Compare-and-set: the last event on this entity's subject has this sequence (0: none).
     LastSubjectSequence(u64),
+    /// Nothing at all was appended since this sequence.
+    LastSequence(u64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +91,12 @@ impl EventLog {
             let mut publish = PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(&envelope.id);
-            if let Expect::LastSubjectSequence(seq) = expect {
-                publish = publish.expected_last_subject_sequence(seq);
+            match expect {
+                Expect::Anything => {}
+                Expect::LastSubjectSequence(seq) => {
+                    publish = publish.expected_last_subject_sequence(seq);
+                }
+                Expect::LastSequence(seq) => publish = publish.expected_last_sequence(seq),
             }
             let last_error = match self
                 .js
@@ -119,5 +125,117 @@ impl EventLog {
             tokio::time::sleep(backoff.min(deadline - now)).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// Appends events as one atomic batch (NATS 2.12+, stream `allow_atomic`): all are stored,
+    /// at consecutive sequences, or none. `stream_at` guards the batch on the stream's last
+    /// sequence. Returns the last event's sequence.
+    ///
+    /// Batches cannot carry `Nats-Msg-Id`, so a commit whose acknowledgement is lost cannot be
+    /// retried safely: that is reported as unavailable, never guessed.
+    pub async fn append_batch(
+        &self,
+        items: &[(Envelope, Expect)],
+        stream_at: Option<u64>,
+    ) -> Result<u64, AppendError> {
+        let started = std::time::Instant::now();
+        let result = self.send_batch(items, stream_at).await;
+        if let Some(m) = &self.metrics {
+            match &result {
+                Ok(_) => m.publish_duration.observe(started.elapsed().as_secs_f64()),
+                Err(AppendError::Conflict) => {}
+                Err(_) => {
+                    m.publish_errors.inc();
+                }
+            }
+        }
+        result
+    }
+
+    async fn send_batch(
+        &self,
+        items: &[(Envelope, Expect)],
+        stream_at: Option<u64>,
+    ) -> Result<u64, AppendError> {
+        let client = self.js.client();
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        let unavailable = |e: String| AppendError::Unavailable(self.write_timeout, e);
+        let count = items.len();
+        for (i, (envelope, expect)) in items.iter().enumerate() {
+            let payload = Bytes::from(
+                serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?,
+            );
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Batch-Id", batch_id.as_str());
+            headers.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+            if let Expect::LastSubjectSequence(seq) = expect {
+                headers.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    seq.to_string().as_str(),
+                );
+            }
+            if let (0, Some(at)) = (i, stream_at) {
+                headers.insert("Nats-Expected-Last-Sequence", at.to_string().as_str());
+            }
+            let subject = envelope.subject.clone();
+            if i + 1 < count {
+                client
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?;
+                continue;
+            }
+            headers.insert("Nats-Batch-Commit", "1");
+            let reply = tokio::time::timeout(
+                self.write_timeout,
+                client.request_with_headers(subject, headers, payload),
+            )
+            .await
+            .map_err(|_| {
+                unavailable("the batch commit was not acknowledged; its outcome is unknown".into())
+            })?
+            .map_err(|e| unavailable(e.to_string()))?;
+            return batch_ack(&reply.payload).map_err(|e| match e {
+                BatchAckError::Conflict => AppendError::Conflict,
+                BatchAckError::Other(e) => unavailable(e),
+            });
+        }
+        Err(AppendError::Encode("an empty batch".into()))
+    }
+}
+
+enum BatchAckError {
+    Conflict,
+    Other(String),
+}
+
+/// Reads a batch commit's acknowledgement: the last sequence, or why the batch was refused.
+fn batch_ack(payload: &[u8]) -> Result<u64, BatchAckError> {
+    #[derive(serde::Deserialize)]
+    struct Ack {
+        seq: Option<u64>,
+        error: Option<AckError>,
+    }
+    #[derive(serde::Deserialize)]
+    struct AckError {
+        #[serde(default)]
+        err_code: u64,
+        #[serde(default)]
+        description: String,
+    }
+    /// JSStreamWrongLastSequenceErr and its constant form (2.11+).
+    const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
+    let ack: Ack = serde_json::from_slice(payload)
+        .map_err(|e| BatchAckError::Other(format!("unreadable batch acknowledgement: {e}")))?;
+    match (ack.error, ack.seq) {
+        (Some(e), _) if WRONG_LAST_SEQUENCE.contains(&e.err_code) => Err(BatchAckError::Conflict),
+        (Some(e), _) => Err(BatchAckError::Other(format!(
+            "batch refused: {} ({})",
+            e.description, e.err_code
+        ))),
+        (None, Some(seq)) => Ok(seq),
+        (None, None) => Err(BatchAckError::Other(
+            "a batch acknowledgement without a sequence".into(),
+        )),
     }
 }

@@ -19,6 +19,7 @@ pub mod projector;
 pub mod registry;
 pub mod sessions;
 pub mod state;
+pub mod txn;
 pub mod validate;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct Core {
     pub renewals: Arc<sessions::Renewals>,
     /// Nacre nodes seen through NATS.
     pub cluster: Arc<std::sync::RwLock<Vec<cluster::NodeInfo>>>,
+    /// Whether the event stream takes atomic batches (NATS 2.12+, `allow_atomic`).
+    pub atomic_batches: bool,
 }
 
 /// What the core takes from the settings.
@@ -133,6 +136,7 @@ impl Core {
             metrics,
             cluster: Arc::default(),
             renewals: Arc::default(),
+            atomic_batches: false,
         }
     }
 
@@ -146,6 +150,20 @@ impl Core {
             tracing::warn!(seq, "write acknowledged but not yet applied on this node");
         }
         Ok(seq)
+    }
+
+    /// A compare-and-set commit: false when the entity changed since it was read.
+    pub(crate) async fn commit_if_unchanged(
+        &self,
+        actor: &Actor,
+        event: Event,
+        expect: Expect,
+    ) -> Result<bool, CoreError> {
+        match self.commit(actor, event, expect).await {
+            Ok(_) => Ok(true),
+            Err(CoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn require_namespace(&self, namespace: &str) -> Result<(), CoreError> {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, KvRef, KvSet, SessionData, SessionRef};
+use super::event::{Event, SessionData, SessionRef};
 use super::log::Expect;
+use super::txn::TxnOp;
 use super::{Actor, Core, CoreError, names};
 
 const RENEW_PREFIX: &str = "nacre.renew";
@@ -154,36 +155,39 @@ impl Core {
         let Some(entry) = self.session(id) else {
             return Ok(false);
         };
-        let locked: Vec<(super::kv::KvEntry, u64)> = {
+        let locked: Vec<super::kv::KvEntry> = {
             let state = self.model.read();
             state
                 .kv
                 .values()
                 .filter(|e| e.session.as_deref() == Some(id))
-                .map(|e| (e.clone(), state.kv_seqs.get(&e.key).copied().unwrap_or(0)))
+                .cloned()
                 .collect()
         };
-        for (e, last) in locked {
-            let event = if entry.data.behavior == "delete" {
-                Event::KvDeleted(KvRef { key: e.key.clone() })
+        for e in locked {
+            let (key, session) = (e.key.clone(), id.to_owned());
+            let ops = if entry.data.behavior == "delete" {
+                vec![
+                    TxnOp::CheckSession { key, session },
+                    TxnOp::Delete { key: e.key.clone() },
+                ]
             } else {
-                Event::KvSet(KvSet {
-                    key: e.key.clone(),
-                    value: e.value.clone(),
-                    flags: e.flags,
-                    session: None,
-                    lock_index: e.lock_index,
-                })
+                let (value, flags) = (e.raw(), e.flags);
+                vec![TxnOp::Unlock {
+                    key,
+                    value,
+                    flags,
+                    session,
+                }]
             };
-            // Conditional: a key changed meanwhile was already released by whoever changed it.
-            self.kv_commit(actor, event, Expect::LastSubjectSequence(last))
-                .await?;
+            // A key released meanwhile by whoever changed it fails its check: nothing to do.
+            self.kv_transact(actor, ops).await?;
         }
         let event = Event::SessionDestroyed(SessionRef {
             id: id.to_owned(),
             reason: reason.to_owned(),
         });
-        self.kv_commit(
+        self.commit_if_unchanged(
             actor,
             event,
             Expect::LastSubjectSequence(entry.modify_index),

@@ -89,7 +89,8 @@ pub enum Change {
     Namespace(String),
     Service(ServiceKey),
     Package(PackageKey),
-    Kv(String),
+    /// The keys an event changed (several for a transaction).
+    Kv(Vec<String>),
     Session(String),
 }
 
@@ -105,9 +106,13 @@ pub struct State {
     pub packages: PackageIndex,
     /// Sequence of the last event on each package's subject, deletions included.
     pub package_seqs: BTreeMap<PackageKey, u64>,
-    /// Consul KV entries, and the last sequence on each key's subject (deletions included).
+    /// Consul KV entries, and the sequence of each key's last change, deletions included
+    /// (Consul's per-key index).
     pub kv: BTreeMap<String, KvEntry>,
     pub kv_seqs: BTreeMap<String, u64>,
+    /// The last sequence on each key's own subject: what its compare-and-set expects. It differs
+    /// from `kv_seqs` only for keys last written by a `KvTxn` event.
+    pub kv_subject_seqs: BTreeMap<String, u64>,
     /// Consul sessions.
     pub sessions: BTreeMap<String, SessionEntry>,
     /// Highest stream sequence folded in.
@@ -188,8 +193,8 @@ impl State {
                 self.namespaces.remove(&n.namespace);
                 Some(Change::Namespace(n.namespace.clone()))
             }
-            Event::KvSet(_) | Event::KvDeleted(_) => {
-                kv::apply(&mut self.kv, &mut self.kv_seqs, seq, &envelope.body).map(Change::Kv)
+            Event::KvSet(_) | Event::KvDeleted(_) | Event::KvTxn(_) => {
+                Some(Change::Kv(kv::apply(self, seq, &envelope.body)))
             }
             Event::SessionCreated(_) | Event::SessionDestroyed(_) => {
                 sessions::apply(&mut self.sessions, seq, &envelope.body).map(Change::Session)

@@ -2,6 +2,7 @@
 
 Usage: python consul_kv.py HOST PORT. Exits non-zero (with the failed assertion) on any mismatch.
 """
+import base64
 import sys
 import threading
 import time
@@ -31,6 +32,31 @@ assert c.kv.put("acceptance/a", "fresh", cas=a["ModifyIndex"]) is True
 assert c.kv.get("acceptance/a")[1]["Value"] == b"fresh"
 assert c.kv.put("acceptance/new", "x", cas=0) is True
 assert c.kv.put("acceptance/new", "y", cas=0) is False
+
+# a transaction that commits, and one rolled back (409: nothing applied)
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+done = c.txn.put([
+    {"KV": {"Verb": "set", "Key": "acceptance/t1", "Value": b64("one")}},
+    {"KV": {"Verb": "set", "Key": "acceptance/t2", "Value": b64("two")}},
+    {"KV": {"Verb": "get", "Key": "acceptance/a"}},
+])
+assert done["Errors"] is None and len(done["Results"]) == 3, done
+assert base64.b64decode(done["Results"][2]["KV"]["Value"]) == b"fresh", done
+t1 = done["Results"][0]["KV"]["ModifyIndex"]
+try:
+    c.txn.put([
+        {"KV": {"Verb": "set", "Key": "acceptance/t3", "Value": b64("three")}},
+        {"KV": {"Verb": "cas", "Key": "acceptance/t1", "Value": b64("late"), "Index": t1 + 1000}},
+    ])
+    raise AssertionError("a failing transaction was accepted")
+except consul.exceptions.ClientError as e:
+    assert "409" in str(e) and "index is stale" in str(e), e
+assert c.kv.get("acceptance/t3")[1] is None, "half of a rolled-back transaction was applied"
+assert c.kv.get("acceptance/t1")[1]["Value"] == b"one"
+c.kv.delete("acceptance/t", recurse=True)
 
 # a missing key: (index, None), and the index header is there
 index, missing = c.kv.get("acceptance/nothing")
