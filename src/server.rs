@@ -151,12 +151,14 @@ async fn serve(
             format!("{host}:{}", settings.server.consul_port),
         );
         let mut stopped = consul_stopped;
+        let probes = tokio::spawn(crate::consul::probes::run(core.clone(), node.to_owned()));
         Some(tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })
                 .await;
+            probes.abort();
         }))
     } else {
         None

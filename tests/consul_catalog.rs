@@ -200,8 +200,17 @@ async fn bad_registrations_and_unknown_ids_get_consuls_errors() {
         (r#"{"Name":"a","Port":"eighty"}"#, "Port"),
         (r#"{"Name":"a","Tags":"one"}"#, "Tags"),
         (
-            r#"{"Name":"a","Check":{"HTTP":"http://x","Interval":"10s"}}"#,
-            "not supported yet",
+            r#"{"Name":"a","Check":{"GRPC":"x:1","Interval":"10s"}}"#,
+            "not supported",
+        ),
+        (
+            r#"{"Name":"a","Check":{"HTTP":"http://x"}}"#,
+            "Interval must be > 0",
+        ),
+        (r#"{"Name":"a","Check":{"Notes":"n"}}"#, "TTL, HTTP or TCP"),
+        (
+            r#"{"Name":"a","Check":{"TCP":"x:1","Interval":"often"}}"#,
+            "Invalid Interval",
         ),
         (r#"{"Name":"a","Check":{"TTL":"soon"}}"#, "Invalid TTL"),
         (
@@ -239,4 +248,150 @@ async fn bad_registrations_and_unknown_ids_get_consuls_errors() {
         400
     );
     assert_eq!(nats.last_seq().await, before, "nothing was written");
+}
+
+/// An HTTP endpoint answering with whatever status the test sets.
+async fn health_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let status = std::sync::Arc::new(AtomicU16::new(200));
+    let shared = status.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let code = shared.load(Ordering::SeqCst);
+            async move {
+                (
+                    axum::http::StatusCode::from_u16(code).unwrap(),
+                    format!("status {code}"),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, status)
+}
+
+async fn check_of(n: &Nacre, id: &str) -> Value {
+    let (_, _, checks) = get_json(n, "/v1/agent/checks").await;
+    checks[id].clone()
+}
+
+#[tokio::test]
+async fn nacre_runs_http_and_tcp_checks() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let (url, status) = health_endpoint().await;
+    let body = format!(
+        r#"{{"Name":"api","ID":"api-1","Port":9000,"Check":{{"HTTP":"{url}","Interval":"200ms","Timeout":"1s"}}}}"#
+    );
+    assert_eq!(
+        put_json(&n, "/v1/agent/service/register", &body).await.0,
+        200
+    );
+    eventually("the HTTP check to pass", || async {
+        check_of(&n, "service:api-1").await["Status"] == "passing"
+    })
+    .await;
+    let check = check_of(&n, "service:api-1").await;
+    assert_eq!(check["Type"], "http");
+    assert!(
+        check["Output"].as_str().unwrap().contains("status 200"),
+        "{check}"
+    );
+    let (_, _, passing) = get_json(&n, "/v1/health/service/api?passing").await;
+    assert_eq!(passing.as_array().unwrap().len(), 1);
+
+    status.store(503, std::sync::atomic::Ordering::SeqCst);
+    eventually("the HTTP check to turn critical", || async {
+        check_of(&n, "service:api-1").await["Status"] == "critical"
+    })
+    .await;
+    let (_, _, passing) = get_json(&n, "/v1/health/service/api?passing").await;
+    assert_eq!(passing, serde_json::json!([]));
+    status.store(429, std::sync::atomic::Ordering::SeqCst);
+    eventually("429 to be a warning", || async {
+        check_of(&n, "service:api-1").await["Status"] == "warning"
+    })
+    .await;
+
+    // TCP: passing while something listens, critical once it is gone.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = format!(
+        r#"{{"Name":"db","ID":"db-1","Check":{{"TCP":"{addr}","Interval":"200ms","DeregisterCriticalServiceAfter":"1s"}}}}"#
+    );
+    assert_eq!(
+        put_json(&n, "/v1/agent/service/register", &body).await.0,
+        200
+    );
+    eventually("the TCP check to pass", || async {
+        check_of(&n, "service:db-1").await["Status"] == "passing"
+    })
+    .await;
+    drop(listener);
+    eventually("the TCP check to turn critical", || async {
+        check_of(&n, "service:db-1").await["Status"] == "critical"
+    })
+    .await;
+    eventually("the critical service to be deregistered", || async {
+        get_json(&n, "/v1/health/service/db").await.2 == serde_json::json!([])
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn catalog_register_and_deregister_reach_the_one_registry() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let (status, body) = put_json(
+        &n,
+        "/v1/catalog/register",
+        r#"{"Node":"ext","Address":"10.9.9.9","Service":{"Service":"billing","ID":"billing-1","Port":7000,"Tags":["v2"]},
+            "Check":{"CheckID":"billing-alive","Name":"alive","Status":"passing","ServiceID":"billing-1"}}"#,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "true"));
+    let (_, _, passing) = get_json(&n, "/v1/health/service/billing?passing").await;
+    assert_eq!(passing[0]["Service"]["Address"], "10.9.9.9", "{passing}");
+    let checks = passing[0]["Checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["CheckID"] == "billing-alive" && c["Status"] == "passing"),
+        "{passing}"
+    );
+    // Nacos clients see the same instance.
+    let list: Value = http()
+        .get(n.url("/nacos/v1/ns/instance/list?serviceName=billing"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["hosts"][0]["port"], 7000, "{list}");
+
+    let (status, text) =
+        put_json(&n, "/v1/catalog/deregister", r#"{"ServiceID":"billing-1"}"#).await;
+    assert_eq!((status, text.as_str()), (400, "Must provide node"));
+    let (status, _) = put_json(
+        &n,
+        "/v1/catalog/deregister",
+        r#"{"Node":"ext","ServiceID":"billing-1"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get_json(&n, "/v1/health/service/billing").await.2,
+        serde_json::json!([])
+    );
+    let (status, text) = put_json(
+        &n,
+        "/v1/catalog/register",
+        r#"{"Node":"ext","Service":{"ID":"nameless"}}"#,
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (400, "Missing service name"));
 }

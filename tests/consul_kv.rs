@@ -671,3 +671,54 @@ async fn bad_transactions_get_consuls_errors_and_write_nothing() {
     let after = get(&n, "?recurse").await;
     assert_eq!((after.body, after.index), (before.body, before.index));
 }
+
+#[tokio::test]
+async fn a_session_silent_for_twice_its_ttl_ends_and_releases_its_locks() {
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &[("NACRE_NAMING_CHECK_INTERVAL", "200ms")]).await;
+    let (_, renewed) = create_session(&n, r#"{"Name":"kept","TTL":"10s"}"#).await;
+    let (_, silent) = create_session(&n, r#"{"Name":"silent","TTL":"10s"}"#).await;
+    let (renewed, silent) = (
+        renewed["ID"].as_str().unwrap().to_owned(),
+        silent["ID"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        put(&n, &format!("held?acquire={silent}"), "x").await.body,
+        "true"
+    );
+    // Consul's bound: a session lives at least twice its TTL without renewal.
+    let started = Instant::now();
+    loop {
+        let renew = http()
+            .put(n.consul(&format!("/v1/session/renew/{renewed}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renew.status(), 200, "a renewed session stays");
+        let info = call(
+            reqwest::Method::GET,
+            n.consul(&format!("/v1/session/info/{silent}")),
+            None,
+        )
+        .await;
+        if json(&info) == Value::Null || json(&info) == serde_json::json!([]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the silent session never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let lived = started.elapsed();
+    assert!(
+        lived >= Duration::from_secs(19),
+        "expired after only {lived:?}"
+    );
+    let held = json(&get(&n, "held").await)[0].clone();
+    assert!(
+        held.get("Session").is_none(),
+        "the lock was released: {held}"
+    );
+    assert_eq!(held["Value"], "eA==", "release keeps the value");
+}

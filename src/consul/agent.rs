@@ -12,7 +12,7 @@ use super::kv::actor;
 use super::{ConsulError, ConsulState, Query};
 use crate::core::checks::{AgentService, CheckDef, Registration};
 
-async fn body_fields(request: Request) -> Result<Fields, ConsulError> {
+pub(super) async fn body_fields(request: Request) -> Result<Fields, ConsulError> {
     let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
         .await
         .map_err(|_| {
@@ -34,8 +34,6 @@ async fn body_fields(request: Request) -> Result<Fields, ConsulError> {
 
 fn check_def(f: &Fields, default_id: String) -> Result<CheckDef, ConsulError> {
     for unsupported in [
-        "HTTP",
-        "TCP",
         "GRPC",
         "Args",
         "DockerContainerID",
@@ -45,15 +43,30 @@ fn check_def(f: &Fields, default_id: String) -> Result<CheckDef, ConsulError> {
     ] {
         if f.get(unsupported).is_some() {
             return Err(bad(format!(
-                "{unsupported} checks are not supported yet: use a TTL check"
+                "{unsupported} checks are not supported: use a TTL, HTTP or TCP check"
             )));
         }
     }
-    let ttl = f.text("TTL")?;
-    if ttl.is_empty() {
-        return Err(bad(
-            "a check needs a TTL (the only kind supported so far)".into()
-        ));
+    let (ttl, http, tcp) = (f.text("TTL")?, f.text("HTTP")?, f.text("TCP")?);
+    let interval = f.text("Interval")?;
+    match (ttl.is_empty(), http.is_empty(), tcp.is_empty()) {
+        (true, true, true) => {
+            return Err(bad("Invalid check: TTL, HTTP or TCP must be set".into()));
+        }
+        (false, true, true) => {}
+        (true, false, true) | (true, true, false) => {
+            if interval.is_empty() {
+                return Err(bad(
+                    "Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"
+                        .into(),
+                ));
+            }
+        }
+        _ => {
+            return Err(bad(
+                "Invalid check: only one of TTL, HTTP and TCP may be set".into(),
+            ));
+        }
     }
     let id = [f.text("CheckID")?, f.text("ID")?]
         .into_iter()
@@ -80,6 +93,11 @@ fn check_def(f: &Fields, default_id: String) -> Result<CheckDef, ConsulError> {
         notes: f.text("Notes")?,
         output: String::new(),
         deregister_after: f.text("DeregisterCriticalServiceAfter")?,
+        http,
+        method: f.text("Method")?,
+        tcp,
+        interval,
+        timeout: f.text("Timeout")?,
     })
 }
 
@@ -89,7 +107,59 @@ pub async fn register(
 ) -> Result<Response, ConsulError> {
     let actor = actor(&request);
     let f = body_fields(request).await?;
-    let name = f.text("Name")?;
+    let mut definitions = Vec::new();
+    if let Some(c) = f.object("Check")? {
+        definitions.push(c);
+    }
+    definitions.extend(check_list(&f)?);
+    // As in Consul, check IDs are numbered only when a service has several.
+    let several = definitions.len() > 1;
+    let registration = service_registration(&f, "Name", &s.host(), |id| {
+        definitions
+            .iter()
+            .enumerate()
+            .map(|(n, c)| {
+                check_def(
+                    c,
+                    if several {
+                        format!("service:{id}:{}", n + 1)
+                    } else {
+                        format!("service:{id}")
+                    },
+                )
+            })
+            .collect()
+    })?;
+    s.core.consul_register(&actor, registration).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `Checks`: a list of check objects.
+pub(super) fn check_list(f: &Fields) -> Result<Vec<Fields>, ConsulError> {
+    match f.get("Checks") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|c| match c {
+                Value::Object(c) => Ok(Fields(c.clone())),
+                _ => Err(bad(
+                    "Request decode failed: a check must be an object".into()
+                )),
+            })
+            .collect(),
+        Some(_) => Err(bad("Request decode failed: Checks must be a list".into())),
+    }
+}
+
+/// A service definition as the agent and the catalog take it (the name under `name_key`);
+/// `checks` builds its checks from its id.
+pub(super) fn service_registration(
+    f: &Fields,
+    name_key: &str,
+    default_address: &str,
+    checks: impl FnOnce(&str) -> Result<Vec<CheckDef>, ConsulError>,
+) -> Result<Registration, ConsulError> {
+    let name = f.text(name_key)?;
     if name.is_empty() {
         return Err(bad("Missing service name".into()));
     }
@@ -137,50 +207,12 @@ pub async fn register(
         .object("Weights")?
         .and_then(|w| w.get("Passing").and_then(Value::as_f64))
         .unwrap_or(1.0);
-    // `Check` and `Checks` together; as in Consul, IDs are numbered only when there are several.
-    let mut definitions = Vec::new();
-    if let Some(c) = f.object("Check")? {
-        definitions.push(c);
-    }
-    if let Some(list) = f.get("Checks") {
-        let Value::Array(list) = list else {
-            return Err(bad("Request decode failed: Checks must be a list".into()));
-        };
-        for c in list {
-            let Value::Object(c) = c else {
-                return Err(bad(
-                    "Request decode failed: a check must be an object".into()
-                ));
-            };
-            definitions.push(Fields(c.clone()));
-        }
-    }
-    let several = definitions.len() > 1;
-    let checks = definitions
-        .iter()
-        .enumerate()
-        .map(|(n, c)| {
-            check_def(
-                c,
-                if several {
-                    format!("service:{id}:{}", n + 1)
-                } else {
-                    format!("service:{id}")
-                },
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let address = {
-        let a = f.text("Address")?;
-        if a.is_empty() {
-            s.address
-                .rsplit_once(':')
-                .map_or("127.0.0.1".to_owned(), |(h, _)| h.to_owned())
-        } else {
-            a
-        }
+    let address = match f.text("Address")? {
+        a if a.is_empty() => default_address.to_owned(),
+        a => a,
     };
-    let registration = Registration {
+    let checks = checks(&id)?;
+    Ok(Registration {
         id,
         name,
         tags,
@@ -189,9 +221,7 @@ pub async fn register(
         meta,
         weight,
         checks,
-    };
-    s.core.consul_register(&actor, registration).await?;
-    Ok(StatusCode::OK.into_response())
+    })
 }
 
 pub async fn deregister(
@@ -227,7 +257,7 @@ pub fn checks_json(a: &AgentService, node: &str) -> Vec<Value> {
             json!({
                 "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status, "Notes": c.notes,
                 "Output": c.output, "ServiceID": a.id, "ServiceName": a.service.service,
-                "ServiceTags": a.tags, "Type": "ttl",
+                                "ServiceTags": a.tags, "Type": c.kind(), "Interval": c.interval, "Timeout": c.timeout,
             })
         })
         .collect()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::agent::{checks_json, service_json};
 use super::{ConsulError, ConsulState, Query, block_until, index_headers};
 use crate::core::Core;
-use crate::core::checks::AgentService;
+use crate::core::checks::{AgentService, CheckDef};
 use crate::core::registry::{DEFAULT_GROUP, ServiceKey};
 use crate::core::state::{Change, PUBLIC_NAMESPACE};
 
@@ -62,12 +62,8 @@ fn instances(core: &Core, name: &str) -> Vec<AgentService> {
 
 fn node_json(s: &ConsulState) -> Value {
     let node = crate::settings::hostname();
-    let address = s
-        .address
-        .rsplit_once(':')
-        .map_or(s.address.as_str(), |(h, _)| h)
-        .to_owned();
-    json!({"ID": "", "Node": node, "Address": address, "Datacenter": s.datacenter(), "TaggedAddresses": {}, "Meta": {}})
+    let address = s.host();
+    json!({"ID": "", "Node": node, "Address": address,  "Datacenter": s.datacenter(), "TaggedAddresses": {}, "Meta": {}})
 }
 
 fn with_index(body: Value, index: u64) -> Response {
@@ -230,4 +226,89 @@ pub async fn node(
         json!({"Node": node, "Services": services}),
         index_of(&s.core, None),
     ))
+}
+
+/// `PUT /v1/catalog/register`: a service (with static-status checks) onto the one registry.
+/// Nacre's catalog has one node, itself: a registration without a service changes nothing.
+pub async fn register(
+    State(s): State<ConsulState>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let actor = super::kv::actor(&request);
+    let f = super::agent::body_fields(request).await?;
+    let Some(service) = f.object("Service")? else {
+        return Ok(axum::Json(true).into_response());
+    };
+    let node_address = match f.text("Address")? {
+        a if a.is_empty() => s.host(),
+        a => a,
+    };
+    let mut definitions = Vec::new();
+    if let Some(c) = f.object("Check")? {
+        definitions.push(c);
+    }
+    definitions.extend(super::agent::check_list(&f)?);
+    let registration =
+        super::agent::service_registration(&service, "Service", &node_address, |id| {
+            definitions
+                .iter()
+                .map(|c| {
+                    let status = match c.text("Status")? {
+                        s if s.is_empty() => "critical".to_owned(),
+                        s => s,
+                    };
+                    let check_id = match c.text("CheckID")? {
+                        i if i.is_empty() => format!("service:{id}"),
+                        i => i,
+                    };
+                    Ok(CheckDef {
+                        name: match c.text("Name")? {
+                            n if n.is_empty() => check_id.clone(),
+                            n => n,
+                        },
+                        id: check_id,
+                        status,
+                        notes: c.text("Notes")?,
+                        output: c.text("Output")?,
+                        ..CheckDef::default()
+                    })
+                })
+                .collect()
+        })?;
+    s.core.consul_register(&actor, registration).await?;
+    Ok(axum::Json(true).into_response())
+}
+
+/// `PUT /v1/catalog/deregister`: a service by `ServiceID`, or every service of this node.
+pub async fn deregister(
+    State(s): State<ConsulState>,
+    request: Request,
+) -> Result<Response, ConsulError> {
+    let actor = super::kv::actor(&request);
+    let f = super::agent::body_fields(request).await?;
+    let node = f.text("Node")?;
+    if node.is_empty() {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "Must provide node".into(),
+        ));
+    }
+    let service_id = f.text("ServiceID")?;
+    if !f.text("CheckID")?.is_empty() && service_id.is_empty() {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "Nacre deregisters services, not single checks: give ServiceID".into(),
+        ));
+    }
+    if !service_id.is_empty() {
+        match s.core.consul_deregister(&actor, &service_id).await {
+            Ok(()) | Err(crate::core::CoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    } else if node == crate::settings::hostname() {
+        for service in s.core.agent_services() {
+            s.core.consul_deregister(&actor, &service.id).await?;
+        }
+    }
+    Ok(axum::Json(true).into_response())
 }

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod catalog;
 mod fields;
 pub mod kv;
+pub mod probes;
 pub mod session;
 pub mod txn;
 
@@ -55,6 +56,8 @@ pub fn router(core: Core, address: String) -> Router {
         .route("/v1/catalog/services", get(catalog::catalog_services))
         .route("/v1/catalog/service/{name}", get(catalog::catalog_service))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
+        .route("/v1/catalog/register", put(catalog::register))
+        .route("/v1/catalog/deregister", put(catalog::deregister))
         .route("/v1/catalog/nodes", get(catalog::nodes))
         .route("/v1/catalog/node/{name}", get(catalog::node))
         .route("/v1/status/leader", get(leader))
@@ -184,6 +187,13 @@ pub fn index_headers(headers: &mut HeaderMap, index: u64) {
 
 impl ConsulState {
     /// This node's datacenter (`node.datacenter`).
+    /// This node's host, as services registered without an address get it.
+    pub fn host(&self) -> String {
+        self.address
+            .rsplit_once(':')
+            .map_or("127.0.0.1".to_owned(), |(h, _)| h.to_owned())
+    }
+
     pub fn datacenter(&self) -> String {
         let dc = &self.core.locality.datacenter;
         if dc.is_empty() {

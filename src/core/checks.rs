@@ -24,7 +24,7 @@ pub const META_CHECKS: &str = "consul.checks";
 const KIND: &str = "check";
 
 /// A check as an instance carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckDef {
     pub id: String,
@@ -40,6 +40,35 @@ pub struct CheckDef {
     /// Consul's DeregisterCriticalServiceAfter.
     #[serde(default)]
     pub deregister_after: String,
+    /// An HTTP check: the URL Nacre probes (2xx passing, 429 warning, anything else critical).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub http: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// A TCP check: the `host:port` Nacre connects to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tcp: String,
+    /// How often a probed check runs, and how long one probe may take.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interval: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub timeout: String,
+}
+
+impl CheckDef {
+    /// Whether Nacre runs this check itself (HTTP or TCP), rather than waiting for a TTL pass.
+    pub fn is_probed(&self) -> bool {
+        !self.http.is_empty() || !self.tcp.is_empty()
+    }
+
+    /// Consul's check type.
+    pub fn kind(&self) -> &'static str {
+        match (self.http.is_empty(), self.tcp.is_empty()) {
+            (false, _) => "http",
+            (_, false) => "tcp",
+            _ => "ttl",
+        }
+    }
 }
 
 /// What `/v1/agent/service/register` supplies.
@@ -162,10 +191,18 @@ impl Core {
     pub async fn consul_register(&self, actor: &Actor, reg: Registration) -> Result<(), CoreError> {
         for check in &reg.checks {
             validate_status(&check.status)?;
-            if !check.ttl.is_empty() {
-                humantime::parse_duration(&check.ttl).map_err(|_| {
-                    CoreError::invalid("TTL", format!("Invalid TTL: {}", check.ttl))
-                })?;
+            for (field, value) in [
+                ("TTL", &check.ttl),
+                ("Interval", &check.interval),
+                ("Timeout", &check.timeout),
+                ("DeregisterCriticalServiceAfter", &check.deregister_after),
+            ] {
+                if !value.is_empty() && humantime::parse_duration(value).is_err() {
+                    return Err(CoreError::invalid(
+                        field,
+                        format!("Invalid {field}: {value:?}"),
+                    ));
+                }
             }
         }
         let service = ServiceKey::new(PUBLIC_NAMESPACE, DEFAULT_GROUP, &reg.name);
@@ -228,6 +265,48 @@ impl Core {
         self.set_check_status(actor, &s, check_id, status, output, Expect::Anything)
             .await
             .map(|_| ())
+    }
+
+    /// Records the outcome of a probe Nacre ran (an HTTP or TCP check): an event only on a
+    /// transition, conditional on the service as it was read, so one probe's verdict lands once.
+    pub async fn record_probe(
+        &self,
+        check_id: &str,
+        status: &str,
+        output: &str,
+    ) -> Result<bool, CoreError> {
+        let Some(s) = self
+            .agent_services()
+            .into_iter()
+            .find(|s| s.checks.iter().any(|c| c.id == check_id))
+        else {
+            return Ok(false); // deregistered meanwhile
+        };
+        if s.checks
+            .iter()
+            .any(|c| c.id == check_id && c.status == status)
+        {
+            return Ok(false);
+        }
+        let seq = self
+            .model
+            .read()
+            .registry
+            .get(&s.service)
+            .map_or(0, |e| e.seq);
+        let actor = Actor {
+            user: "nacre-checks".into(),
+            ip: String::new(),
+        };
+        self.set_check_status(
+            &actor,
+            &s,
+            check_id,
+            status,
+            output,
+            Expect::LastSubjectSequence(seq),
+        )
+        .await
     }
 
     async fn set_check_status(
@@ -346,6 +425,11 @@ mod tests {
                 notes: String::new(),
                 output: String::new(),
                 deregister_after: String::new(),
+                http: String::new(),
+                method: String::new(),
+                tcp: String::new(),
+                interval: String::new(),
+                timeout: String::new(),
             }],
             ..Default::default()
         };
