@@ -8,6 +8,7 @@ pub mod consul;
 pub mod core;
 pub mod deploy_check;
 pub mod digest;
+pub mod grpc;
 pub mod logging;
 pub mod metrics;
 pub mod nacos;

@@ -135,8 +135,28 @@ async fn serve(
             core.metrics.clone(),
             crate::nacos::observe::track,
         ));
-    // The Consul API on its own port, stopped with the rest.
+    // The Nacos gRPC SDK protocol on HTTP port + 1000 (or server.grpc-port), stopped with the rest.
     let (consul_stop, consul_stopped) = tokio::sync::watch::channel(false);
+    let grpc = {
+        let addr = format!("{}:{}", settings.server.bind, settings.grpc_port());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!("serving the Nacos gRPC SDK protocol on {addr}");
+        let mut stopped = consul_stopped.clone();
+        let grpc = crate::grpc::Grpc::new(core.clone());
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = grpc.serve(listener, shutdown).await {
+                tracing::error!(error = %e, "gRPC server stopped with an error");
+            }
+        })
+    };
     let consul = if settings.server.consul_port != 0 {
         let addr = format!("{}:{}", settings.server.bind, settings.server.consul_port);
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -176,6 +196,7 @@ async fn serve(
     if let Some(consul) = consul {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;
     }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), grpc).await;
     for task in [beats, renewals, grace, checker, high_water, presence] {
         task.abort();
     }

@@ -199,7 +199,7 @@ async fn weaker_placement_than_configured_is_refused() {
         .args([
             "serve",
             "--port",
-            &free_port().to_string(),
+            &http_port().to_string(),
             "--nats-url",
             &cluster.url(),
             "--data-dir",
@@ -223,7 +223,7 @@ async fn weaker_placement_than_configured_is_refused() {
         .args([
             "serve",
             "--port",
-            &free_port().to_string(),
+            &http_port().to_string(),
             "--nats-url",
             &cluster.url(),
             "--data-dir",

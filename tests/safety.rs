@@ -74,7 +74,7 @@ async fn another_clusters_store_is_refused() {
         .arg(dir.path())
         .args([
             "--port",
-            &free_port().to_string(),
+            &http_port().to_string(),
             "--nats-url",
             &nats_b.url(),
         ])

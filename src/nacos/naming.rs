@@ -72,8 +72,8 @@ impl<'a> HostView<'a> {
     }
 }
 
-/// `ServiceInfo`: `name` is the grouped name and `clusters` echoes the request, which clients
-/// use as their cache key.
+/// `ServiceInfo`: over HTTP `name` is the grouped name and `clusters` echoes the request, which
+/// clients use as their cache key; over gRPC `name` is the plain service name.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceInfoView<'a> {
@@ -93,6 +93,7 @@ pub struct ServiceInfoView<'a> {
 impl<'a> ServiceInfoView<'a> {
     pub fn new(
         service: &'a ServiceKey,
+        name: &'a str,
         grouped_name: &'a str,
         selection: &'a Selection,
         clusters: &'a str,
@@ -100,7 +101,7 @@ impl<'a> ServiceInfoView<'a> {
         timeouts: &Timeouts,
     ) -> Self {
         Self {
-            name: grouped_name,
+            name,
             group_name: &service.group,
             clusters,
             cache_millis: CACHE_MILLIS,
@@ -480,6 +481,7 @@ async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiE
     let grouped = service.grouped();
     let info = ServiceInfoView::new(
         &service,
+        &grouped,
         &grouped,
         &selection,
         &clusters_param,

@@ -28,6 +28,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port whose Nacos gRPC neighbour (port + 1000) is free too.
+pub fn http_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 64_535 && std::net::TcpListener::bind(("127.0.0.1", port + 1000)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -178,7 +188,7 @@ impl Nacre {
     ) -> Self {
         let mut n = Nacre {
             child: None,
-            port: free_port(),
+            port: http_port(),
             consul_port: free_port(),
             data_dir,
             env,

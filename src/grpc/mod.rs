@@ -1,0 +1,305 @@
+//! The Nacos gRPC SDK protocol (HTTP port + 1000): a thin adapter over the core, as the HTTP
+//! adapters are. `wire` reads and writes Nacos payloads, `connections` keeps what each SDK
+//! connection owns, `config` and `naming` translate requests, and pushes come from the core's
+//! change feed, the same one the HTTP listener follows.
+
+pub mod config;
+pub mod connections;
+pub mod naming;
+pub mod wire;
+
+/// Generated from `proto/nacos_grpc_service.proto` (no package: the SDKs call `/Request/request`).
+pub mod proto {
+    #![allow(clippy::all, clippy::pedantic, non_camel_case_types)]
+    tonic::include_proto!("_");
+}
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use self::connections::{Connection, Connections};
+use self::proto::Payload;
+use self::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServer};
+use self::proto::request_server::{Request, RequestServer};
+use self::wire::{Body, code};
+use crate::core::state::Change;
+use crate::core::{Actor, Core, CoreError};
+
+/// Largest message a client may send (configs are bounded far lower by `config.max-content-bytes`).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// A connection silent this long (SDKs send a health check every ~5 s when idle) is gone.
+const IDLE_LIMIT: Duration = Duration::from_secs(20);
+/// How many pushes may wait for a slow client before further ones are dropped.
+const PUSH_BUFFER: usize = 1024;
+
+/// The request types this server handles; anything else is answered with NO_HANDLER.
+const HANDLED: &[&str] = &[
+    "HealthCheckRequest",
+    "ConfigQueryRequest",
+    "ConfigPublishRequest",
+    "ConfigRemoveRequest",
+    "ConfigBatchListenRequest",
+    "InstanceRequest",
+    "PersistentInstanceRequest",
+    "BatchInstanceRequest",
+    "ServiceQueryRequest",
+    "SubscribeServiceRequest",
+    "ServiceListRequest",
+];
+
+#[derive(Clone)]
+pub struct Grpc {
+    pub core: Arc<Core>,
+    pub connections: Arc<Connections>,
+}
+
+impl Grpc {
+    pub fn new(core: Core) -> Self {
+        Self {
+            core: Arc::new(core),
+            connections: Arc::default(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves; the push, keepalive and sweep tasks end with it.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let tasks = [
+            tokio::spawn(self.clone().push_changes()),
+            tokio::spawn(self.clone().keep_instances_alive()),
+            tokio::spawn(self.clone().sweep_idle()),
+        ];
+        let result = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(
+                RequestServer::new(self.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                BiRequestStreamServer::new(self.clone())
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown,
+            )
+            .await;
+        for task in tasks {
+            task.abort();
+        }
+        for conn in self.connections.all() {
+            self.close(&conn).await;
+        }
+        result
+    }
+
+    /// Answers one unary request. Never fails: every problem is a Nacos error payload.
+    async fn dispatch(&self, remote: Option<SocketAddr>, payload: Payload) -> Payload {
+        self.core.metrics.grpc_requests.inc();
+        let kind = wire::kind(&payload).to_owned();
+        let Some(remote) = remote else {
+            return wire::error(500, code::SERVER_ERROR, "no remote address");
+        };
+        if kind == "ServerCheckRequest" {
+            let conn = self.connections.of(remote);
+            conn.touch();
+            return wire::ok(
+                "ServerCheckResponse",
+                json!({"connectionId": conn.id, "supportAbilityNegotiation": true}),
+            );
+        }
+        if !HANDLED.contains(&kind.as_str()) {
+            return wire::error(500, code::NO_HANDLER, "RequestHandler Not Found");
+        }
+        let Some(conn) = self.connections.get(&remote).filter(|c| c.is_set_up()) else {
+            return wire::error(500, code::UN_REGISTER, "Connection is unregistered.");
+        };
+        conn.touch();
+        let body = match Body::parse(&payload) {
+            Ok(body) => body,
+            Err(e) => return wire::error(500, code::BAD_GATEWAY, &e),
+        };
+        let actor = Actor {
+            user: String::new(),
+            ip: conn.client_ip.clone(),
+        };
+        match kind.as_str() {
+            "HealthCheckRequest" => wire::ok("HealthCheckResponse", json!({})),
+            "ConfigQueryRequest" => config::query(self, &body),
+            "ConfigPublishRequest" => config::publish(self, &actor, &body, &conn).await,
+            "ConfigRemoveRequest" => config::remove(self, &actor, &body).await,
+            "ConfigBatchListenRequest" => config::batch_listen(self, &body, &conn),
+            "InstanceRequest" => naming::instance(self, &actor, &body, &conn, true).await,
+            "PersistentInstanceRequest" => {
+                naming::instance(self, &actor, &body, &conn, false).await
+            }
+            "BatchInstanceRequest" => naming::batch(self, &actor, &body, &conn).await,
+            "ServiceQueryRequest" => naming::query(self, &body),
+            "SubscribeServiceRequest" => naming::subscribe(self, &body, &conn),
+            "ServiceListRequest" => naming::list(self, &body),
+            _ => wire::error(500, code::NO_HANDLER, "RequestHandler Not Found"),
+        }
+    }
+
+    /// Releases what a closed connection owned: its ephemeral instances are deregistered (one
+    /// event each, by this node only, which alone held the connection).
+    async fn close(&self, conn: &Connection) {
+        conn.disconnect();
+        let actor = Actor {
+            user: "nacre-grpc".into(),
+            ip: conn.client_ip.clone(),
+        };
+        for (service, key) in conn.owned_instances() {
+            match self
+                .core
+                .deregister_instance(&actor, &service, &key, "connection closed")
+                .await
+            {
+                Ok(_) | Err(CoreError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, connection = %conn.id, "cannot release an instance; liveness will expire it")
+                }
+            }
+        }
+        self.core
+            .metrics
+            .active_connections
+            .set(self.connections.count() as i64);
+    }
+
+    /// Pushes each applied change to the connections listening to or subscribed to it.
+    async fn push_changes(self) {
+        let mut feed = self.core.model.subscribe();
+        loop {
+            match feed.recv().await {
+                Ok(applied) => match &applied.change {
+                    Change::Config(key) => config::notify(&self, key),
+                    Change::Service(key) => naming::notify(&self, key),
+                    _ => {}
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Changes were missed: tell everyone everything they follow.
+                    for conn in self.connections.all() {
+                        for (key, _) in conn.listens() {
+                            config::notify(&self, &key);
+                        }
+                        for service in conn.subscriptions() {
+                            naming::notify(&self, &service);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Beats for the ephemeral instances of live connections, so they stay healthy while their
+    /// connection lives (and expire through liveness if this node dies with it).
+    async fn keep_instances_alive(self) {
+        let mut tick = tokio::time::interval(self.core.timeouts.beat_interval);
+        loop {
+            tick.tick().await;
+            for conn in self.connections.all() {
+                for (service, key) in conn.owned_instances() {
+                    self.core.record_beat(&service, &key).await;
+                }
+            }
+        }
+    }
+
+    /// Closes connections that stopped answering.
+    async fn sweep_idle(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            for conn in self.connections.all() {
+                if conn.idle_for() > IDLE_LIMIT {
+                    tracing::info!(connection = %conn.id, "closing a silent gRPC connection");
+                    self.forget(&conn).await;
+                }
+            }
+        }
+    }
+
+    async fn forget(&self, conn: &Connection) {
+        if let Some(conn) = self.connections.remove_id(&conn.id) {
+            self.close(&conn).await;
+        }
+    }
+
+    fn next_push_id(&self) -> u64 {
+        self.connections.next_push_id()
+    }
+}
+
+#[tonic::async_trait]
+impl Request for Grpc {
+    async fn request(
+        &self,
+        request: tonic::Request<Payload>,
+    ) -> Result<tonic::Response<Payload>, tonic::Status> {
+        let remote = request.remote_addr();
+        Ok(tonic::Response::new(
+            self.dispatch(remote, request.into_inner()).await,
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl BiRequestStream for Grpc {
+    type requestBiStreamStream = ReceiverStream<Result<Payload, tonic::Status>>;
+
+    async fn request_bi_stream(
+        &self,
+        request: tonic::Request<tonic::Streaming<Payload>>,
+    ) -> Result<tonic::Response<Self::requestBiStreamStream>, tonic::Status> {
+        let remote = request
+            .remote_addr()
+            .ok_or_else(|| tonic::Status::internal("no remote address"))?;
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(PUSH_BUFFER);
+        let grpc = self.clone();
+        tokio::spawn(async move {
+            let mut outbound = Some(tx);
+            while let Ok(Some(payload)) = inbound.message().await {
+                if wire::kind(&payload) != "ConnectionSetupRequest" {
+                    // An acknowledgement of a push: the client is alive.
+                    if let Some(conn) = grpc.connections.get(&remote) {
+                        conn.touch();
+                    }
+                    continue;
+                }
+                let Some(tx) = outbound.take() else {
+                    continue; // set up already
+                };
+                let body = Body::parse(&payload).unwrap_or_else(|_| Body::empty());
+                let conn = grpc.connections.set_up(remote, tx, &body.strings("labels"));
+                grpc.core
+                    .metrics
+                    .active_connections
+                    .set(grpc.connections.count() as i64);
+                // Java and Python clients that send an ability table wait for this, 5 s at most.
+                if body.value("abilityTable").is_some() {
+                    conn.send(wire::push(
+                        "SetupAckRequest",
+                        grpc.next_push_id(),
+                        "internal",
+                        json!({"abilityTable": {"supportPersistentInstanceByGrpc": true}}),
+                    ));
+                }
+            }
+            // The stream ended: so did the client's connection.
+            if let Some(conn) = grpc.connections.remove(&remote) {
+                grpc.close(&conn).await;
+            }
+        });
+        Ok(tonic::Response::new(ReceiverStream::new(rx)))
+    }
+}
