@@ -734,3 +734,110 @@ async fn bad_naming_input_is_refused_and_writes_nothing() {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 21001);
     assert_eq!(nats.last_seq().await, before, "nothing was written");
 }
+
+/// The next push a 1.x-style client receives: the packet (un-gzipped) and whether it was gzipped.
+async fn next_udp_push(socket: &tokio::net::UdpSocket) -> (Value, bool, std::net::SocketAddr) {
+    use std::io::Read;
+    let mut buffer = vec![0u8; 65536];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(10), socket.recv_from(&mut buffer))
+        .await
+        .expect("a UDP push within 10 s")
+        .unwrap();
+    let raw = &buffer[..n];
+    let gzipped = raw.starts_with(&[0x1f, 0x8b]);
+    let text = if gzipped {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(raw)
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    } else {
+        String::from_utf8(raw.to_vec()).unwrap()
+    };
+    (serde_json::from_str(&text).unwrap(), gzipped, from)
+}
+
+#[tokio::test]
+async fn http_clients_that_give_a_udp_port_are_pushed_every_change() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp_port = socket.local_addr().unwrap().port().to_string();
+    register(&n, "DEFAULT_GROUP@@pushed", "10.0.0.1", "80", &[]).await;
+    let first = list(
+        &n,
+        &[
+            ("serviceName", "DEFAULT_GROUP@@pushed"),
+            ("clientIP", "127.0.0.1"),
+            ("udpPort", &udp_port),
+            ("clusters", ""),
+        ],
+    )
+    .await;
+    assert_eq!(ips(&first), vec!["10.0.0.1:80"]);
+
+    register(&n, "DEFAULT_GROUP@@pushed", "10.0.0.2", "80", &[]).await;
+    let (packet, _, from) = next_udp_push(&socket).await;
+    assert_eq!(packet["type"], "dom");
+    assert!(packet["lastRefTime"].as_u64().unwrap() < (1 << 53));
+    let data: Value = serde_json::from_str(packet["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        data["name"], "DEFAULT_GROUP@@pushed",
+        "the name the client caches under"
+    );
+    assert_eq!(ips(&data), vec!["10.0.0.1:80", "10.0.0.2:80"]);
+    // The client's acknowledgement is accepted (and nothing breaks).
+    let ack = serde_json::json!({"type": "push-ack", "lastRefTime": packet["lastRefTime"].to_string(), "data": ""});
+    socket
+        .send_to(ack.to_string().as_bytes(), from)
+        .await
+        .unwrap();
+
+    // A large ServiceInfo is gzipped.
+    let padding = "x".repeat(300);
+    for i in 3..8 {
+        register(
+            &n,
+            "DEFAULT_GROUP@@pushed",
+            &format!("10.0.0.{i}"),
+            "80",
+            &[("metadata", &format!(r#"{{"pad":"{padding}"}}"#))],
+        )
+        .await;
+    }
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        let (packet, gzipped, _) = next_udp_push(&socket).await;
+        let data: Value = serde_json::from_str(packet["data"].as_str().unwrap()).unwrap();
+        if data["hosts"].as_array().unwrap().len() == 7 {
+            assert!(gzipped, "a packet over 1 KiB is gzipped");
+            last = data;
+            break;
+        }
+    }
+    assert_eq!(last["hosts"].as_array().map(Vec::len), Some(7));
+
+    // A small one travels plain: the service emptied.
+    for i in 1..8 {
+        let ip = format!("10.0.0.{i}");
+        let q = [
+            ("serviceName", "DEFAULT_GROUP@@pushed"),
+            ("ip", ip.as_str()),
+            ("port", "80"),
+        ];
+        assert_eq!(
+            call(reqwest::Method::DELETE, &n, "/nacos/v1/ns/instance", &q)
+                .await
+                .0,
+            200
+        );
+    }
+    loop {
+        let (packet, gzipped, _) = next_udp_push(&socket).await;
+        let data: Value = serde_json::from_str(packet["data"].as_str().unwrap()).unwrap();
+        if data["hosts"].as_array().unwrap().is_empty() {
+            assert!(!gzipped, "a packet under 1 KiB travels plain");
+            break;
+        }
+    }
+}

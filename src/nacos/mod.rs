@@ -11,6 +11,7 @@ pub mod naming;
 pub mod observe;
 pub mod params;
 pub mod transfer;
+pub mod udp_push;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Shared, not copied: axum clones the state for every request.
     pub core: std::sync::Arc<Core>,
     pub list_cache: std::sync::Arc<naming::ListCache>,
+    /// UDP pushes to 1.x-style HTTP subscribers.
+    pub udp_push: std::sync::Arc<udp_push::UdpPush>,
 }
 
 pub fn router(core: Core, max_body_bytes: usize) -> Router {
@@ -188,6 +191,7 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .with_state(AppState {
             core: std::sync::Arc::new(core),
             list_cache: Default::default(),
+            udp_push: Default::default(),
         })
 }
 

@@ -449,6 +449,15 @@ async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiE
         .collect();
     let healthy_only = boolean(p, &["healthyOnly"], false);
     let locality_first = boolean(p, &["localityFirst"], false);
+    // A 1.x-style client that gives its UDP port wants pushes of this service.
+    if let (Some(ip), Some(port)) = (p.get("clientIP"), p.get("udpPort"))
+        && let Ok(to) = format!("{ip}:{port}").parse::<std::net::SocketAddr>()
+        && to.port() != 0
+    {
+        app.udp_push
+            .subscribe(&app.core, &service, to, &clusters_param)
+            .await;
+    }
     let selected = app
         .core
         .select_instances(&service, &clusters, healthy_only)

@@ -1,0 +1,174 @@
+//! Push to Nacos 1.x-style HTTP clients over UDP, as Nacos does: a client that lists a
+//! service's instances with `clientIP` and `udpPort` is sent
+//! `{"type":"dom","data":"<ServiceInfo JSON>","lastRefTime":N}` (gzipped from 1 KiB) on every
+//! change of that service, and answers `push-ack`. Without it, such clients (the npm `nacos`
+//! package) only notice a change on their next poll.
+//!
+//! A subscriber lasts while it keeps polling (clients poll every `cacheMillis` regardless).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::net::UdpSocket;
+use tokio::sync::{OnceCell, broadcast};
+
+use super::naming::ServiceInfoView;
+use crate::core::Core;
+use crate::core::naming::Selection;
+use crate::core::registry::ServiceKey;
+use crate::core::state::Change;
+
+/// Packets from this size on are gzipped (clients recognise gzip by its magic bytes).
+const GZIP_FROM: usize = 1024;
+/// A subscriber that has not polled for this long is forgotten.
+const SUBSCRIBER_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+pub struct UdpPush {
+    socket: OnceCell<Arc<UdpSocket>>,
+    /// Per service: each subscriber's address, the clusters it asked for, when it last polled.
+    subscribers: Mutex<HashMap<ServiceKey, HashMap<SocketAddr, (String, Instant)>>>,
+    push_ids: AtomicU64,
+}
+
+impl UdpPush {
+    /// Records (or refreshes) a subscriber; the first one starts the push task.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        core: &Arc<Core>,
+        service: &ServiceKey,
+        to: SocketAddr,
+        clusters: &str,
+    ) {
+        let started = self
+            .socket
+            .get_or_try_init(|| async {
+                let socket = Arc::new(UdpSocket::bind("0.0.0.0:0").await?);
+                tokio::spawn(self.clone().run(core.clone(), socket.clone()));
+                Ok::<_, std::io::Error>(socket)
+            })
+            .await;
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "cannot open the UDP push socket");
+            return;
+        }
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers
+            .entry(service.clone())
+            .or_default()
+            .insert(to, (clusters.to_owned(), Instant::now()));
+    }
+
+    async fn run(self: Arc<Self>, core: Arc<Core>, socket: Arc<UdpSocket>) {
+        tokio::spawn(read_acks(socket.clone()));
+        let mut feed = core.model.subscribe();
+        loop {
+            let services: Vec<ServiceKey> = match feed.recv().await {
+                Ok(applied) => match &applied.change {
+                    Change::Service(key) => vec![key.clone()],
+                    _ => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => self.services(),
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            for service in services {
+                for (to, clusters) in self.due(&service) {
+                    if let Some(packet) = self.packet(&core, &service, &clusters)
+                        && let Err(e) = socket.send_to(&packet, to).await
+                    {
+                        tracing::debug!(error = %e, %to, "UDP push not sent");
+                    }
+                }
+            }
+        }
+    }
+
+    fn services(&self) -> Vec<ServiceKey> {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.keys().cloned().collect()
+    }
+
+    /// The live subscribers of a service (expired ones are dropped on the way).
+    fn due(&self, service: &ServiceKey) -> Vec<(SocketAddr, String)> {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(of_service) = subscribers.get_mut(service) else {
+            return Vec::new();
+        };
+        of_service.retain(|_, (_, seen)| seen.elapsed() < SUBSCRIBER_TTL);
+        let due = of_service
+            .iter()
+            .map(|(to, (clusters, _))| (*to, clusters.clone()))
+            .collect();
+        if of_service.is_empty() {
+            subscribers.remove(service);
+        }
+        due
+    }
+
+    /// The packet for one subscriber: the ServiceInfo its list request would return.
+    fn packet(&self, core: &Core, service: &ServiceKey, clusters: &str) -> Option<Vec<u8>> {
+        let wanted: Vec<String> = clusters
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (selection, last_ref_time) = match core.select_instances(service, &wanted, false) {
+            Ok(Some((selection, _, last_ref_time))) => (selection, last_ref_time),
+            _ => (
+                Selection {
+                    hosts: Vec::new(),
+                    reach_protection_threshold: false,
+                },
+                chrono::Utc::now().timestamp_millis(),
+            ),
+        };
+        let grouped = service.grouped();
+        let info = ServiceInfoView::new(
+            service,
+            &grouped,
+            &grouped,
+            &selection,
+            clusters,
+            last_ref_time,
+            &core.timeouts,
+        );
+        let data = serde_json::to_string(&info).ok()?;
+        // The ack echoes this number; keep it within a JavaScript number's exact range.
+        let id = self.push_ids.fetch_add(1, Ordering::Relaxed)
+            + u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0) * 1000;
+        let packet =
+            serde_json::to_vec(&json!({"type": "dom", "data": data, "lastRefTime": id})).ok()?;
+        if packet.len() < GZIP_FROM {
+            return Some(packet);
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&packet).ok()?;
+        gz.finish().ok()
+    }
+}
+
+/// Reads `push-ack` answers (their only use is to keep the client's socket from erroring).
+async fn read_acks(socket: Arc<UdpSocket>) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match socket.recv_from(&mut buffer).await {
+            Ok((n, from)) => {
+                if let Some(ack) = buffer.get(..n)
+                    && let Ok(ack) = serde_json::from_slice::<serde_json::Value>(ack)
+                {
+                    tracing::trace!(%from, kind = %ack["type"], "push ack");
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "UDP push socket read failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
