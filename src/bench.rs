@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
     /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -157,6 +157,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     let mut tmp = None;
     let mut nats_url = None;
     let mut consul_base: Option<String> = None;
+    let mut grpc_port: Option<u16> = None;
     let base = match &args.addr {
         Some(addr) => addr.trim_end_matches('/').to_owned(),
         None => {
@@ -164,14 +165,17 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
             let port = free_port().map_err(|e| e.to_string())?;
             let nats_port = free_port().map_err(|e| e.to_string())?;
             let consul_port = free_port().map_err(|e| e.to_string())?;
+            let grpc = free_port().map_err(|e| e.to_string())?;
             consul_base = Some(format!("http://127.0.0.1:{consul_port}"));
+            grpc_port = Some(grpc);
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut cmd = std::process::Command::new(exe);
             cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
                 .arg(dir.as_ref());
             cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
                 .env("RUST_LOG", "warn")
-                .env("NACRE_SERVER_CONSUL_PORT", consul_port.to_string());
+                .env("NACRE_SERVER_CONSUL_PORT", consul_port.to_string())
+                .env("NACRE_SERVER_GRPC_PORT", grpc.to_string());
             if let Some(bin) = &args.nats_server {
                 cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
             }
@@ -217,6 +221,19 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
             Some(consul) => consul_phases(&args, &http, consul).await?,
             None => println!("(consul phases need the standalone run)"),
         }
+    }
+    if args.scenario == "all" || args.scenario == "grpc" {
+        let port = match grpc_port {
+            Some(port) => port,
+            // A running Nacre: the Nacos convention, HTTP port + 1000.
+            None => base
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .map(|p| p.saturating_add(1000))
+                .ok_or("cannot tell the gRPC port of --addr")?,
+        };
+        grpc_phases(&args, &http, &base, port).await?;
     }
     if args.scenario == "backup" {
         backup_phases(&args, &http, &base, nats_url.as_deref()).await?;
@@ -955,4 +972,160 @@ impl Drop for KillOnDrop {
         unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.0.wait();
     }
+}
+
+/// A gRPC connection set up as an SDK does it; pushes arrive on `pushes`.
+struct GrpcConn {
+    unary: crate::grpc::proto::request_client::RequestClient<tonic::transport::Channel>,
+    pushes: tonic::Streaming<crate::grpc::proto::Payload>,
+    _setup: tokio::sync::mpsc::Sender<crate::grpc::proto::Payload>,
+}
+
+fn grpc_request(kind: &str, body: serde_json::Value) -> crate::grpc::proto::Payload {
+    crate::grpc::wire::payload(kind, &body)
+}
+
+fn grpc_body(p: &crate::grpc::proto::Payload) -> serde_json::Value {
+    p.body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(&b.value).ok())
+        .unwrap_or_default()
+}
+
+async fn grpc_connect(port: u16) -> Result<GrpcConn, String> {
+    use crate::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+    use crate::grpc::proto::request_client::RequestClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("gRPC connect: {e}"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(grpc_request(
+        "ConnectionSetupRequest",
+        serde_json::json!({"clientVersion": "nacre-bench", "labels": {}, "headers": {}}),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    let pushes = BiRequestStreamClient::new(channel.clone())
+        .request_bi_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner();
+    let mut unary = RequestClient::new(channel);
+    // The setup travels on the stream: wait until the server knows this connection.
+    for _ in 0..100 {
+        let r = unary
+            .request(grpc_request("HealthCheckRequest", serde_json::json!({})))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        if grpc_body(&r)["errorCode"] == 0 {
+            return Ok(GrpcConn {
+                unary,
+                pushes,
+                _setup: tx,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err("the gRPC connection was never set up".into())
+}
+
+/// ConfigQueryRequest rate, and push latency: HTTP publish → ConfigChangeNotifyRequest received.
+async fn grpc_phases(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    base: &str,
+    port: u16,
+) -> Result<(), String> {
+    let content = "x".repeat(args.content_bytes);
+    for k in 0..args.keys {
+        let r = http
+            .post(format!("{base}/nacos/v1/cs/configs"))
+            .form(&[("dataId", format!("grpc-{k}")), ("group", "BENCH".into()), ("content", content.clone())])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err("seeding configs failed".into());
+        }
+    }
+    // One connection per 8 workers, as an application fleet shares few connections per process.
+    let mut connections = Vec::new();
+    for _ in 0..args.concurrency.div_ceil(8) {
+        connections.push(grpc_connect(port).await?);
+    }
+    let clients = Arc::new(connections.iter().map(|c| c.unary.clone()).collect::<Vec<_>>());
+    let keys = args.keys as u64;
+    let mut phase = drive(
+        "gRPC ConfigQueryRequest",
+        args.concurrency,
+        args.duration,
+        move |i| {
+            let clients = clients.clone();
+            async move {
+                let Some(client) = clients.get(i as usize % clients.len()) else {
+                    return false;
+                };
+                let mut client = client.clone();
+                let request = grpc_request(
+                    "ConfigQueryRequest",
+                    serde_json::json!({"dataId": format!("grpc-{}", i % keys), "group": "BENCH", "tenant": "", "headers": {}}),
+                );
+                matches!(client.request(request).await, Ok(r) if grpc_body(r.get_ref())["errorCode"] == 0)
+            }
+        },
+    )
+    .await;
+    println!("{}", phase.row());
+    drop(connections);
+
+    let mut listener = grpc_connect(port).await?;
+    let listen = grpc_request(
+        "ConfigBatchListenRequest",
+        serde_json::json!({"listen": true, "headers": {},
+            "configListenContexts": [{"dataId": "grpc-pushed", "group": "BENCH", "tenant": "", "md5": ""}]}),
+    );
+    listener
+        .unary
+        .request(listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut latencies = Vec::new();
+    let rounds = 300;
+    for round in 0..rounds {
+        let started = Instant::now();
+        let r = http
+            .post(format!("{base}/nacos/v1/cs/configs"))
+            .form(&[("dataId", "grpc-pushed"), ("group", "BENCH"), ("content", &format!("round {round}"))])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err("publishing the pushed config failed".into());
+        }
+        loop {
+            let push = tokio::time::timeout(Duration::from_secs(5), listener.pushes.message())
+                .await
+                .map_err(|_| "no push within 5 s")?
+                .map_err(|e| e.to_string())?
+                .ok_or("the push stream ended")?;
+            if crate::grpc::wire::kind(&push) == "ConfigChangeNotifyRequest" {
+                latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                break;
+            }
+        }
+    }
+    let mut phase = Phase {
+        name: "gRPC push: HTTP publish → notify",
+        latencies,
+        errors: 0,
+        elapsed: Duration::from_secs(1),
+    };
+    let row = phase.row();
+    println!(
+        "{row}  ({rounds} sequential publishes; req/s not meaningful)"
+    );
+    Ok(())
 }
