@@ -1043,7 +1043,11 @@ async fn grpc_phases(
     for k in 0..args.keys {
         let r = http
             .post(format!("{base}/nacos/v1/cs/configs"))
-            .form(&[("dataId", format!("grpc-{k}")), ("group", "BENCH".into()), ("content", content.clone())])
+            .form(&[
+                ("dataId", format!("grpc-{k}")),
+                ("group", "BENCH".into()),
+                ("content", content.clone()),
+            ])
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -1056,7 +1060,12 @@ async fn grpc_phases(
     for _ in 0..args.concurrency.div_ceil(8) {
         connections.push(grpc_connect(port).await?);
     }
-    let clients = Arc::new(connections.iter().map(|c| c.unary.clone()).collect::<Vec<_>>());
+    let clients = Arc::new(
+        connections
+            .iter()
+            .map(|c| c.unary.clone())
+            .collect::<Vec<_>>(),
+    );
     let keys = args.keys as u64;
     let mut phase = drive(
         "gRPC ConfigQueryRequest",
@@ -1098,7 +1107,11 @@ async fn grpc_phases(
         let started = Instant::now();
         let r = http
             .post(format!("{base}/nacos/v1/cs/configs"))
-            .form(&[("dataId", "grpc-pushed"), ("group", "BENCH"), ("content", &format!("round {round}"))])
+            .form(&[
+                ("dataId", "grpc-pushed"),
+                ("group", "BENCH"),
+                ("content", &format!("round {round}")),
+            ])
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -1124,8 +1137,6 @@ async fn grpc_phases(
         elapsed: Duration::from_secs(1),
     };
     let row = phase.row();
-    println!(
-        "{row}  ({rounds} sequential publishes; req/s not meaningful)"
-    );
+    println!("{row}  ({rounds} sequential publishes; req/s not meaningful)");
     Ok(())
 }
