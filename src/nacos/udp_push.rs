@@ -28,11 +28,14 @@ const GZIP_FROM: usize = 1024;
 /// A subscriber that has not polled for this long is forgotten.
 const SUBSCRIBER_TTL: Duration = Duration::from_secs(30);
 
+/// A service's subscribers: address → (clusters asked for, last poll).
+type Subscribers = HashMap<SocketAddr, (String, Instant)>;
+
 #[derive(Default)]
 pub struct UdpPush {
     socket: OnceCell<Arc<UdpSocket>>,
     /// Per service: each subscriber's address, the clusters it asked for, when it last polled.
-    subscribers: Mutex<HashMap<ServiceKey, HashMap<SocketAddr, (String, Instant)>>>,
+    subscribers: Mutex<HashMap<ServiceKey, Subscribers>>,
     push_ids: AtomicU64,
 }
 
