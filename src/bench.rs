@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
     /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "tracing", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -152,6 +152,48 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     }
 }
 
+/// A standalone Nacre (with its own nats-server) for one measurement; gone when dropped.
+struct Standalone {
+    child: KillOnDrop,
+    dir: TempDir,
+    base: String,
+    nats_url: String,
+    consul_base: String,
+    grpc_port: u16,
+}
+
+fn start_standalone(args: &BenchArgs, env: &[(&str, &str)]) -> Result<Standalone, String> {
+    let dir = tempfile_dir()?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let nats_port = free_port().map_err(|e| e.to_string())?;
+    let consul_port = free_port().map_err(|e| e.to_string())?;
+    let grpc_port = free_port().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.as_ref());
+    cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
+        .env("RUST_LOG", "warn")
+        .env("NACRE_SERVER_CONSUL_PORT", consul_port.to_string())
+        .env("NACRE_SERVER_GRPC_PORT", grpc_port.to_string())
+        .envs(env.iter().copied());
+    if let Some(bin) = &args.nats_server {
+        cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
+    }
+    let child = KillOnDrop(
+        cmd.spawn()
+            .map_err(|e| format!("cannot start nacre: {e}"))?,
+    );
+    Ok(Standalone {
+        child,
+        dir,
+        base: format!("http://127.0.0.1:{port}"),
+        nats_url: format!("nats://127.0.0.1:{nats_port}"),
+        consul_base: format!("http://127.0.0.1:{consul_port}"),
+        grpc_port,
+    })
+}
+
 async fn bench(args: BenchArgs) -> Result<(), String> {
     let mut child: Option<KillOnDrop> = None;
     let mut tmp = None;
@@ -161,31 +203,13 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     let base = match &args.addr {
         Some(addr) => addr.trim_end_matches('/').to_owned(),
         None => {
-            let dir = tempfile_dir()?;
-            let port = free_port().map_err(|e| e.to_string())?;
-            let nats_port = free_port().map_err(|e| e.to_string())?;
-            let consul_port = free_port().map_err(|e| e.to_string())?;
-            let grpc = free_port().map_err(|e| e.to_string())?;
-            consul_base = Some(format!("http://127.0.0.1:{consul_port}"));
-            grpc_port = Some(grpc);
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let mut cmd = std::process::Command::new(exe);
-            cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
-                .arg(dir.as_ref());
-            cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
-                .env("RUST_LOG", "warn")
-                .env("NACRE_SERVER_CONSUL_PORT", consul_port.to_string())
-                .env("NACRE_SERVER_GRPC_PORT", grpc.to_string());
-            if let Some(bin) = &args.nats_server {
-                cmd.env("NACRE_NATS_STANDALONE_BINARY", bin);
-            }
-            child = Some(KillOnDrop(
-                cmd.spawn()
-                    .map_err(|e| format!("cannot start nacre: {e}"))?,
-            ));
-            tmp = Some(dir);
-            nats_url = Some(format!("nats://127.0.0.1:{nats_port}"));
-            format!("http://127.0.0.1:{port}")
+            let started = start_standalone(&args, &[])?;
+            consul_base = Some(started.consul_base);
+            grpc_port = Some(started.grpc_port);
+            nats_url = Some(started.nats_url);
+            child = Some(started.child);
+            tmp = Some(started.dir);
+            started.base
         }
     };
     let http = reqwest::Client::builder()
@@ -234,6 +258,9 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
                 .ok_or("cannot tell the gRPC port of --addr")?,
         };
         grpc_phases(&args, &http, &base, port).await?;
+    }
+    if args.scenario == "tracing" {
+        tracing_phases(&args, &http).await?;
     }
     if args.scenario == "backup" {
         backup_phases(&args, &http, &base, nats_url.as_deref()).await?;
@@ -1138,5 +1165,93 @@ async fn grpc_phases(
     };
     let row = phase.row();
     println!("{row}  ({rounds} sequential publishes; req/s not meaningful)");
+    Ok(())
+}
+
+/// The cost of tracing: config GET and POST with tracing off, on at ratio 0.1, and on at 1.0,
+/// each on a fresh standalone Nacre exporting over OTLP/HTTP to a sink that discards.
+async fn tracing_phases(args: &BenchArgs, http: &reqwest::Client) -> Result<(), String> {
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = format!("http://{}", sink.local_addr().map_err(|e| e.to_string())?);
+    let spans = Arc::new(AtomicU64::new(0));
+    let counted = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: Bytes| {
+            counted.fetch_add(body.len() as u64, Ordering::Relaxed);
+            async { axum::http::StatusCode::OK }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(sink, app).await });
+    let content = "x".repeat(args.content_bytes);
+    for (label, ratio) in [
+        ("off", None),
+        ("ratio 0.1", Some("0.1")),
+        ("ratio 1.0", Some("1.0")),
+    ] {
+        let mut env = vec![
+            ("NACRE_OTEL_PROTOCOL", "http/protobuf"),
+            ("NACRE_OTEL_ENDPOINT", endpoint.as_str()),
+        ];
+        if let Some(ratio) = ratio {
+            env.push(("NACRE_OTEL_ENABLED", "true"));
+            env.push(("NACRE_OTEL_SAMPLING_RATIO", ratio));
+        }
+        let node = start_standalone(args, &env)?;
+        wait_ready(http, &node.base).await?;
+        let before = spans.load(Ordering::Relaxed);
+        for k in 0..args.keys {
+            let r = http
+                .post(format!("{}/nacos/v1/cs/configs", node.base))
+                .form(&[
+                    ("dataId", format!("t-{k}")),
+                    ("group", "BENCH".into()),
+                    ("content", content.clone()),
+                ])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err("seeding failed".into());
+            }
+        }
+        let keys = args.keys as u64;
+        let (h, b) = (http.clone(), node.base.clone());
+        let name: &'static str = match label {
+            "off" => "config GET, tracing off",
+            "ratio 0.1" => "config GET, tracing ratio 0.1",
+            _ => "config GET, tracing ratio 1.0",
+        };
+        let mut phase = drive(name, args.concurrency, args.duration, move |i| {
+            get_ok(
+                h.clone(),
+                format!("{b}/nacos/v1/cs/configs?dataId=t-{}&group=BENCH", i % keys),
+            )
+        })
+        .await;
+        println!("{}", phase.row());
+        let (h, b, c) = (http.clone(), node.base.clone(), content.clone());
+        let name: &'static str = match label {
+            "off" => "config POST, tracing off",
+            "ratio 0.1" => "config POST, tracing ratio 0.1",
+            _ => "config POST, tracing ratio 1.0",
+        };
+        let mut phase = drive(name, args.concurrency, args.duration, move |i| {
+            let (h, url, c) = (h.clone(), format!("{b}/nacos/v1/cs/configs"), c.clone());
+            async move {
+                matches!(h.post(url).form(&[("dataId", format!("t-{}", i % keys)), ("group", "BENCH".into()), ("content", c)]).send().await, Ok(r) if r.status().is_success())
+            }
+        })
+        .await;
+        println!("{}", phase.row());
+        drop(node);
+        println!(
+            "  (OTLP bytes received for {label}: {})",
+            spans.load(Ordering::Relaxed) - before
+        );
+    }
+    server.abort();
     Ok(())
 }

@@ -75,10 +75,14 @@ where
         Ok(s) => s,
         Err(code) => return code,
     };
-    nacre::logging::init(&nacre::settings::LogSettings {
-        level: "warn".into(),
-        ..settings.log.clone()
-    });
+    // Commands other than serve log warnings only and export no traces.
+    let _ = nacre::telemetry::init(
+        &nacre::settings::LogSettings {
+            level: "warn".into(),
+            ..settings.log.clone()
+        },
+        &nacre::settings::OtelSettings::default(),
+    );
     match command(settings).await {
         Ok(code) => code,
         Err(e) => {
@@ -104,15 +108,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    nacre::logging::init(&settings.log);
-    match nacre::server::run(settings, args.accept_empty_store, shutdown_signal()).await {
+    let telemetry = match nacre::telemetry::init(&settings.log, &settings.otel) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("nacre: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match nacre::server::run(settings, args.accept_empty_store, shutdown_signal()).await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("nacre: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 fn check_compose(files: &[std::path::PathBuf]) -> ExitCode {

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub service_register: Counter,
     pub service_query: Counter,
     pub active_connections: Gauge,
+    pub grpc_connections: Gauge,
     pub publish_duration: Histogram,
     pub publish_errors: Counter,
     pub listeners: Gauge,
@@ -82,6 +83,7 @@ impl Metrics {
             service_register: Counter::default(),
             service_query: Counter::default(),
             active_connections: Gauge::default(),
+            grpc_connections: Gauge::default(),
             publish_duration,
             publish_errors: Counter::default(),
             listeners: Gauge::default(),
@@ -128,6 +130,11 @@ impl Metrics {
             m.active_connections.clone(),
         );
         registry.register(
+            "grpc_connections",
+            "Nacos SDK gRPC connections",
+            m.grpc_connections.clone(),
+        );
+        registry.register(
             "jetstream_publish_duration_seconds",
             "Event append latency until the JetStream ack",
             m.publish_duration.clone(),
@@ -144,7 +151,7 @@ impl Metrics {
         );
         registry.register(
             "subscribers",
-            "Naming push subscribers",
+            "Naming push subscribers (gRPC subscriptions and UDP subscribers)",
             m.subscribers.clone(),
         );
         registry.register(

@@ -134,7 +134,8 @@ async fn serve(
         .route_layer(axum::middleware::from_fn_with_state(
             core.metrics.clone(),
             crate::nacos::observe::track,
-        ));
+        ))
+        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span));
     // The Nacos gRPC SDK protocol on HTTP port + 1000 (or server.grpc-port), stopped with the rest.
     let (consul_stop, consul_stopped) = tokio::sync::watch::channel(false);
     let grpc = {

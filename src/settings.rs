@@ -24,6 +24,40 @@ pub struct Settings {
     pub naming: NamingSettings,
     pub packages: PackageSettings,
     pub log: LogSettings,
+    pub otel: OtelSettings,
+}
+
+/// OpenTelemetry traces over OTLP. The standard `OTEL_*` variables are honoured where these
+/// leave a choice open (an empty endpoint, the default service name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct OtelSettings {
+    pub enabled: bool,
+    /// The collector, e.g. `http://127.0.0.1:4317` (gRPC) or `http://127.0.0.1:4318` (HTTP);
+    /// empty: `OTEL_EXPORTER_OTLP_ENDPOINT`, else the protocol's default on localhost.
+    pub endpoint: String,
+    /// `grpc` or `http/protobuf`.
+    pub protocol: String,
+    /// `service.name`; `OTEL_SERVICE_NAME` or a `service.name` in `OTEL_RESOURCE_ATTRIBUTES`
+    /// wins over the default.
+    pub service_name: String,
+    /// Share of new traces recorded (0.0-1.0); a request that arrives with a sampled
+    /// `traceparent` is always recorded.
+    pub sampling_ratio: f64,
+    pub export_timeout_secs: u64,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: String::new(),
+            protocol: "grpc".into(),
+            service_name: "nacre".into(),
+            sampling_ratio: 1.0,
+            export_timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +198,7 @@ impl Default for Settings {
             naming: NamingSettings::default(),
             packages: PackageSettings::default(),
             log: LogSettings::default(),
+            otel: OtelSettings::default(),
         }
     }
 }
@@ -327,6 +362,12 @@ impl Settings {
                 "server.grpc-port",
                 "HTTP port + 1000 exceeds 65535; set server.grpc-port",
             );
+        }
+        if !(0.0..=1.0).contains(&self.otel.sampling_ratio) {
+            return invalid("otel.sampling-ratio", "must be between 0.0 and 1.0");
+        }
+        if !["grpc", "http/protobuf"].contains(&self.otel.protocol.as_str()) {
+            return invalid("otel.protocol", "must be grpc or http/protobuf");
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max-body-bytes", "must be at least 1024");

@@ -63,6 +63,7 @@ pub fn router(core: Core, address: String) -> Router {
         .route("/v1/status/leader", get(leader))
         .route("/v1/status/peers", get(peers))
         .route("/v1/agent/self", get(agent_self))
+        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         // Values are limited to 512 KiB; leave room for the request around them.
         .layer(DefaultBodyLimit::max(kv::MAX_BODY))

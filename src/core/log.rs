@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
+use tracing::Instrument as _;
 
 use super::event::Envelope;
 
@@ -63,18 +64,40 @@ impl EventLog {
 
     /// Appends one event and returns its stream sequence once JetStream acknowledged it.
     pub async fn append(&self, envelope: &Envelope, expect: Expect) -> Result<u64, AppendError> {
+        let span = publish_span(envelope);
         let started = std::time::Instant::now();
-        let result = self.append_with_retries(envelope, expect).await;
-        if let Some(m) = &self.metrics {
-            match &result {
-                Ok(_) => m.publish_duration.observe(started.elapsed().as_secs_f64()),
-                Err(AppendError::Conflict) => {}
-                Err(_) => {
+        let result = self
+            .append_with_retries(envelope, expect)
+            .instrument(span.clone())
+            .await;
+        self.record(&span, started, &result);
+        result
+    }
+
+    fn record(
+        &self,
+        span: &tracing::Span,
+        started: std::time::Instant,
+        result: &Result<u64, AppendError>,
+    ) {
+        match result {
+            Ok(seq) => {
+                span.record("nats.sequence", seq);
+                if let Some(m) = &self.metrics {
+                    m.publish_duration.observe(started.elapsed().as_secs_f64());
+                }
+            }
+            Err(AppendError::Conflict) => {
+                span.record("otel.status_code", "error");
+            }
+            Err(e) => {
+                span.record("otel.status_code", "error");
+                span.record("otel.status_description", tracing::field::display(e));
+                if let Some(m) = &self.metrics {
                     m.publish_errors.inc();
                 }
             }
         }
-        result
     }
 
     async fn append_with_retries(
@@ -88,8 +111,11 @@ impl EventLog {
         let deadline = tokio::time::Instant::now() + self.write_timeout;
         let mut backoff = Duration::from_millis(100);
         loop {
+            let mut headers = async_nats::HeaderMap::new();
+            crate::telemetry::inject_nats(&mut headers);
             let mut publish = PublishMessage::build()
                 .payload(payload.clone())
+                .headers(headers)
                 .message_id(&envelope.id);
             match expect {
                 Expect::Anything => {}
@@ -104,7 +130,10 @@ impl EventLog {
                 .await
             {
                 Ok(ack) => match tokio::time::timeout(ACK_WAIT, ack).await {
-                    Ok(Ok(ack)) => return Ok(ack.sequence),
+                    Ok(Ok(ack)) => {
+                        tracing::debug!(seq = ack.sequence, "acknowledged");
+                        return Ok(ack.sequence);
+                    }
                     Ok(Err(e)) => match e.kind() {
                         PublishErrorKind::WrongLastSequence => return Err(AppendError::Conflict),
                         _ => e.to_string(),
@@ -138,17 +167,16 @@ impl EventLog {
         items: &[(Envelope, Expect)],
         stream_at: Option<u64>,
     ) -> Result<u64, AppendError> {
+        let span = match items.first() {
+            Some((envelope, _)) => publish_span(envelope),
+            None => tracing::Span::none(),
+        };
         let started = std::time::Instant::now();
-        let result = self.send_batch(items, stream_at).await;
-        if let Some(m) = &self.metrics {
-            match &result {
-                Ok(_) => m.publish_duration.observe(started.elapsed().as_secs_f64()),
-                Err(AppendError::Conflict) => {}
-                Err(_) => {
-                    m.publish_errors.inc();
-                }
-            }
-        }
+        let result = self
+            .send_batch(items, stream_at)
+            .instrument(span.clone())
+            .await;
+        self.record(&span, started, &result);
         result
     }
 
@@ -166,6 +194,7 @@ impl EventLog {
                 serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?,
             );
             let mut headers = async_nats::HeaderMap::new();
+            crate::telemetry::inject_nats(&mut headers);
             headers.insert("Nats-Batch-Id", batch_id.as_str());
             headers.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
             if let Expect::LastSubjectSequence(seq) = expect {
@@ -202,6 +231,21 @@ impl EventLog {
         }
         Err(AppendError::Encode("an empty batch".into()))
     }
+}
+
+/// A producer span per append, covering every attempt until the ack.
+fn publish_span(envelope: &Envelope) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = %format!("publish {}", envelope.subject),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        messaging.system = "nats",
+        messaging.destination.name = %envelope.subject,
+        messaging.message.id = %envelope.id,
+        nats.sequence = tracing::field::Empty,
+    )
 }
 
 enum BatchAckError {

@@ -23,6 +23,8 @@ const STALL_CHECK: Duration = Duration::from_millis(500);
 pub struct Applied {
     pub seq: u64,
     pub change: Change,
+    /// The W3C traceparent the event was appended with: what it causes continues that trace.
+    pub trace: Option<Arc<str>>,
 }
 
 /// Why the model stopped applying events.
@@ -96,7 +98,8 @@ impl Model {
     }
 
     /// Folds one event and announces it.
-    pub fn apply(&self, seq: u64, envelope: &Envelope) {
+    /// `trace`: the traceparent the event was appended with.
+    pub fn apply(&self, seq: u64, envelope: &Envelope, trace: Option<Arc<str>>) {
         let change = {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             state.apply(seq, envelope)
@@ -111,7 +114,7 @@ impl Model {
             let _ = tx.send(());
         }
         if let Some(change) = change {
-            let _ = self.changes.send(Arc::new(Applied { seq, change }));
+            let _ = self.changes.send(Arc::new(Applied { seq, change, trace }));
         }
     }
 
@@ -215,7 +218,11 @@ impl Model {
             };
             let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
             match serde_json::from_slice::<Envelope>(&message.payload) {
-                Ok(envelope) => self.apply(seq, &envelope),
+                Ok(envelope) => self.apply(
+                    seq,
+                    &envelope,
+                    crate::telemetry::traceparent_of(message.headers.as_ref()),
+                ),
                 Err(e) => {
                     let reason = format!(
                         "event {seq} on {} cannot be read by this Nacre ({e}); it may come from a newer \

@@ -270,8 +270,13 @@ async fn project(
             }
             received = feed.recv() => {
                 let mut changes = Vec::new();
+                // One span per projected event, in the event's trace, open until its view is written.
+                let mut spans = Vec::new();
                 match received {
-                    Ok(applied) => changes.push(applied.change.clone()),
+                    Ok(applied) => {
+                        spans.push(projection_span(&applied));
+                        changes.push(applied.change.clone());
+                    }
                     Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await.map_err(Stop::Failed)?; continue; }
                     Err(RecvError::Closed) => return Err(Stop::LeaseLost("change feed closed".into())),
                 }
@@ -279,6 +284,7 @@ async fn project(
                 // every view write costs the backbone a stored message.
                 tokio::time::sleep(FLUSH_DELAY).await;
                 while let Ok(applied) = feed.try_recv() {
+                    spans.push(projection_span(&applied));
                     changes.push(applied.change.clone());
                 }
                 changes.sort();
@@ -287,13 +293,26 @@ async fn project(
                     let state = model.read();
                     changes.iter().filter_map(|c| expected_entry(&state, c)).collect()
                 };
-                if let Err(e) = writer.write_all(writes).await {
+                let written = writer.write_all(writes).await;
+                drop(spans);
+                if let Err(e) = written {
                     tracing::info!(error = %e, "re-reading the views");
                     reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
                 }
             }
         }
     }
+}
+
+fn projection_span(applied: &crate::core::model::Applied) -> tracing::Span {
+    let span = tracing::info_span!(
+        "project",
+        otel.name = "project",
+        nats.sequence = applied.seq,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_event(&span, applied.trace.as_deref());
+    span
 }
 
 /// Reads the views and fixes every entry that differs from the model.

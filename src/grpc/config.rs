@@ -93,7 +93,9 @@ pub fn batch_listen(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
     for ctx in body.list("configListenContexts") {
         let key = key_of(&ctx);
         if !listen {
-            conn.unlisten(&key);
+            if conn.unlisten(&key) {
+                g.core.metrics.listeners.dec();
+            }
             continue;
         }
         let tenant = ctx.text("tenant");
@@ -107,7 +109,9 @@ pub fn batch_listen(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
         if current != ctx.text("md5") {
             changed.push(json!({"dataId": key.data_id, "group": key.group, "tenant": tenant}));
         }
-        conn.listen(key, tenant);
+        if conn.listen(key, tenant) {
+            g.core.metrics.listeners.inc();
+        }
     }
     wire::ok(
         "ConfigChangeBatchListenResponse",

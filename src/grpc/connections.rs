@@ -70,12 +70,17 @@ impl Connection {
         outbound.is_some_and(|o| o.try_send(Ok(payload)).is_ok())
     }
 
-    pub fn listen(&self, key: ConfigKey, tenant_as_sent: String) {
-        lock(&self.state).listens.insert(key, tenant_as_sent);
+    /// True when the key was not listened to before.
+    pub fn listen(&self, key: ConfigKey, tenant_as_sent: String) -> bool {
+        lock(&self.state)
+            .listens
+            .insert(key, tenant_as_sent)
+            .is_none()
     }
 
-    pub fn unlisten(&self, key: &ConfigKey) {
-        lock(&self.state).listens.remove(key);
+    /// True when the key was listened to.
+    pub fn unlisten(&self, key: &ConfigKey) -> bool {
+        lock(&self.state).listens.remove(key).is_some()
     }
 
     /// The tenant the client used for `key`, if it listens to it.
@@ -83,12 +88,13 @@ impl Connection {
         lock(&self.state).listens.get(key).cloned()
     }
 
-    pub fn subscribe(&self, service: ServiceKey, on: bool) {
+    /// True when this changed the subscription.
+    pub fn subscribe(&self, service: ServiceKey, on: bool) -> bool {
         let mut state = lock(&self.state);
         if on {
-            state.subscriptions.insert(service);
+            state.subscriptions.insert(service)
         } else {
-            state.subscriptions.remove(&service);
+            state.subscriptions.remove(&service)
         }
     }
 

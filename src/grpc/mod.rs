@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument as _;
 
 use self::connections::{Connection, Connections};
 use self::proto::Payload;
@@ -102,8 +103,24 @@ impl Grpc {
 
     /// Answers one unary request. Never fails: every problem is a Nacos error payload.
     async fn dispatch(&self, remote: Option<SocketAddr>, payload: Payload) -> Payload {
-        self.core.metrics.grpc_requests.inc();
         let kind = wire::kind(&payload).to_owned();
+        let span = tracing::info_span!(
+            "grpc",
+            otel.name = %kind,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.method = %kind,
+            trace_id = tracing::field::Empty,
+        );
+        // SDKs carry request headers in the payload's metadata.
+        if let Some(metadata) = &payload.metadata {
+            crate::telemetry::continue_remote(&span, &metadata.headers);
+        }
+        self.answer(remote, kind, payload).instrument(span).await
+    }
+
+    async fn answer(&self, remote: Option<SocketAddr>, kind: String, payload: Payload) -> Payload {
+        self.core.metrics.grpc_requests.inc();
         let Some(remote) = remote else {
             return wire::error(500, code::SERVER_ERROR, "no remote address");
         };
@@ -168,10 +185,14 @@ impl Grpc {
                 }
             }
         }
-        self.core
-            .metrics
-            .active_connections
+        let metrics = &self.core.metrics;
+        metrics
+            .grpc_connections
             .set(self.connections.count() as i64);
+        metrics
+            .subscribers
+            .dec_by(conn.subscriptions().len() as i64);
+        metrics.listeners.dec_by(conn.listens().len() as i64);
     }
 
     /// Pushes each applied change to the connections listening to or subscribed to it.
@@ -179,11 +200,25 @@ impl Grpc {
         let mut feed = self.core.model.subscribe();
         loop {
             match feed.recv().await {
-                Ok(applied) => match &applied.change {
-                    Change::Config(key) => config::notify(&self, key),
-                    Change::Service(key) => naming::notify(&self, key),
-                    _ => {}
-                },
+                Ok(applied) => {
+                    let name = match &applied.change {
+                        Change::Config(_) => "push ConfigChangeNotifyRequest",
+                        Change::Service(_) => "push NotifySubscriberRequest",
+                        _ => continue,
+                    };
+                    let span = tracing::info_span!(
+                        "push",
+                        otel.name = name,
+                        trace_id = tracing::field::Empty
+                    );
+                    crate::telemetry::continue_event(&span, applied.trace.as_deref());
+                    let _entered = span.enter();
+                    match &applied.change {
+                        Change::Config(key) => config::notify(&self, key),
+                        Change::Service(key) => naming::notify(&self, key),
+                        _ => {}
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Changes were missed: tell everyone everything they follow.
                     for conn in self.connections.all() {
@@ -283,7 +318,7 @@ impl BiRequestStream for Grpc {
                 let conn = grpc.connections.set_up(remote, tx, &body.strings("labels"));
                 grpc.core
                     .metrics
-                    .active_connections
+                    .grpc_connections
                     .set(grpc.connections.count() as i64);
                 // Java and Python clients that send an ability table wait for this, 5 s at most.
                 if body.value("abilityTable").is_some() {

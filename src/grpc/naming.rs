@@ -208,7 +208,14 @@ pub fn query(g: &Grpc, body: &Body) -> Payload {
 
 pub fn subscribe(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
     let service = service_of(body);
-    conn.subscribe(service.clone(), body.flag("subscribe", true));
+    let on = body.flag("subscribe", true);
+    if conn.subscribe(service.clone(), on) {
+        if on {
+            g.core.metrics.subscribers.inc();
+        } else {
+            g.core.metrics.subscribers.dec();
+        }
+    }
     let info = service_info(g, &service, &body.text("clusters"), false);
     wire::ok(
         "SubscribeServiceResponse",

@@ -182,12 +182,19 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
         tokio::select! {
             _ = &mut deadline => return Ok(answer(String::new())),
             received = feed.recv() => {
-                let relevant = match received {
-                    Ok(applied) => matches!(&applied.change, Change::Config(key) if watched.contains(key)),
-                    Err(RecvError::Lagged(_)) => true,
+                let (relevant, trace) = match received {
+                    Ok(applied) => (
+                        matches!(&applied.change, Change::Config(key) if watched.contains(key)),
+                        applied.trace.clone(),
+                    ),
+                    Err(RecvError::Lagged(_)) => (true, None),
                     Err(RecvError::Closed) => return Ok(answer(String::new())),
                 };
                 if relevant && let Some(body) = encode_if_changed(&app, &probes) {
+                    // The answer is the change's doing: it belongs to the change's trace.
+                    let span = tracing::info_span!("listener notify", otel.name = "listener notify", trace_id = tracing::field::Empty);
+                    crate::telemetry::continue_event(&span, trace.as_deref());
+                    let _entered = span.enter();
                     return Ok(answer(body));
                 }
             }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::net::UdpSocket;
 use tokio::sync::{OnceCell, broadcast};
+use tracing::Instrument as _;
 
 use super::naming::ServiceInfoView;
 use crate::core::Core;
@@ -61,33 +62,47 @@ impl UdpPush {
             return;
         }
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subscribers
+        let new = subscribers
             .entry(service.clone())
             .or_default()
-            .insert(to, (clusters.to_owned(), Instant::now()));
+            .insert(to, (clusters.to_owned(), Instant::now()))
+            .is_none();
+        if new {
+            core.metrics.subscribers.inc();
+        }
     }
 
     async fn run(self: Arc<Self>, core: Arc<Core>, socket: Arc<UdpSocket>) {
         tokio::spawn(read_acks(socket.clone()));
         let mut feed = core.model.subscribe();
         loop {
-            let services: Vec<ServiceKey> = match feed.recv().await {
+            let (services, trace) = match feed.recv().await {
                 Ok(applied) => match &applied.change {
-                    Change::Service(key) => vec![key.clone()],
+                    Change::Service(key) => (vec![key.clone()], applied.trace.clone()),
                     _ => continue,
                 },
-                Err(broadcast::error::RecvError::Lagged(_)) => self.services(),
+                Err(broadcast::error::RecvError::Lagged(_)) => (self.services(), None),
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            for service in services {
-                for (to, clusters) in self.due(&service) {
-                    if let Some(packet) = self.packet(&core, &service, &clusters)
-                        && let Err(e) = socket.send_to(&packet, to).await
-                    {
-                        tracing::debug!(error = %e, %to, "UDP push not sent");
+            let span = tracing::info_span!(
+                "push udp",
+                otel.name = "push udp",
+                trace_id = tracing::field::Empty
+            );
+            crate::telemetry::continue_event(&span, trace.as_deref());
+            async {
+                for service in services {
+                    for (to, clusters) in self.due(&core, &service) {
+                        if let Some(packet) = self.packet(&core, &service, &clusters)
+                            && let Err(e) = socket.send_to(&packet, to).await
+                        {
+                            tracing::debug!(error = %e, %to, "UDP push not sent");
+                        }
                     }
                 }
             }
+            .instrument(span)
+            .await;
         }
     }
 
@@ -97,12 +112,16 @@ impl UdpPush {
     }
 
     /// The live subscribers of a service (expired ones are dropped on the way).
-    fn due(&self, service: &ServiceKey) -> Vec<(SocketAddr, String)> {
+    fn due(&self, core: &Core, service: &ServiceKey) -> Vec<(SocketAddr, String)> {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         let Some(of_service) = subscribers.get_mut(service) else {
             return Vec::new();
         };
+        let before = of_service.len();
         of_service.retain(|_, (_, seen)| seen.elapsed() < SUBSCRIBER_TTL);
+        core.metrics
+            .subscribers
+            .dec_by((before - of_service.len()) as i64);
         let due = of_service
             .iter()
             .map(|(to, (clusters, _))| (*to, clusters.clone()))
