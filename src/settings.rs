@@ -513,6 +513,9 @@ fn merge_env(mut figment: Figment, env: &HashMap<String, String>) -> Figment {
     for (path, default, raw) in vars {
         let text = serde_json::Value::String(raw.clone());
         let value = match default {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                raw.trim().parse::<f64>().map(Into::into).unwrap_or(text)
+            }
             serde_json::Value::Number(_) => {
                 raw.trim().parse::<u64>().map(Into::into).unwrap_or(text)
             }
@@ -586,6 +589,36 @@ mod tests {
             (s.server.port, s.data_dir.as_path()),
             (7000, Path::new("/tmp/x"))
         );
+    }
+
+    #[test]
+    fn otel_settings_come_from_the_environment_with_their_types() {
+        let s = load(
+            None,
+            &[
+                ("NACRE_OTEL_ENABLED", "true"),
+                ("NACRE_OTEL_SAMPLING_RATIO", "0.1"),
+                ("NACRE_OTEL_EXPORT_TIMEOUT_SECS", "3"),
+                ("NACRE_OTEL_SERVICE_NAME", "edge"),
+                ("NACRE_OTEL_PROTOCOL", "http/protobuf"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(s.otel.enabled);
+        assert_eq!(s.otel.sampling_ratio, 0.1);
+        assert_eq!(s.otel.export_timeout_secs, 3);
+        assert_eq!(
+            (s.otel.service_name.as_str(), s.otel.protocol.as_str()),
+            ("edge", "http/protobuf")
+        );
+        for (name, bad) in [
+            ("NACRE_OTEL_SAMPLING_RATIO", "1.5"),
+            ("NACRE_OTEL_PROTOCOL", "carrier-pigeon"),
+        ] {
+            let err = load(None, &[(name, bad)], &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("otel."), "{err}");
+        }
     }
 
     #[test]
