@@ -181,6 +181,36 @@ impl Nacre {
         n
     }
 
+    /// A node on any NATS URL (a server the test started itself), with extra environment.
+    pub async fn at(url: &str, env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut n = Self::spawn(tmp.path().to_path_buf(), Some(url.to_owned()), env).await;
+        n._tmp = Some(tmp);
+        n
+    }
+
+    /// Like `at`, but the node is expected to refuse to start: its exit code and stderr.
+    pub fn at_expecting_failure(url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let n = Nacre {
+            child: None,
+            port: http_port(),
+            consul_port: free_port(),
+            data_dir: tmp.path().to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            nats_url: Some(url.to_owned()),
+            _tmp: Some(tmp),
+        };
+        n.start_expecting_failure()
+    }
+
     async fn spawn(
         data_dir: PathBuf,
         nats_url: Option<String>,
