@@ -1,6 +1,7 @@
 //! Nacre: a service registry and config center speaking Nacos and Consul, whose one source of
 //! truth is a NATS JetStream event stream. See ARCHITECTURE.md for the map.
 
+pub mod access;
 pub mod backbone;
 pub mod bench;
 pub mod cli;

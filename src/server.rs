@@ -78,6 +78,7 @@ async fn serve(
     );
     core.packages = Some(backbone.packages.clone());
     core.atomic_batches = backbone.atomic_batches;
+    core.access = Arc::new(crate::access::Access::new(&settings.auth));
     let beats = tokio::spawn(core.clone().follow_beats());
     let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
@@ -134,6 +135,10 @@ async fn serve(
         .route_layer(axum::middleware::from_fn_with_state(
             core.metrics.clone(),
             crate::nacos::observe::track,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (Arc::new(core.clone()), settings.server.max_body_bytes),
+            crate::nacos::guard::guard,
         ))
         .route_layer(axum::middleware::from_fn(crate::telemetry::http_span));
     // The Nacos gRPC SDK protocol on HTTP port + 1000 (or server.grpc-port), stopped with the rest.

@@ -25,6 +25,39 @@ pub struct Settings {
     pub packages: PackageSettings,
     pub log: LogSettings,
     pub otel: OtelSettings,
+    pub auth: AuthSettings,
+}
+
+/// Access control. Off by default; when on, every write (and every read of a namespace) needs a
+/// token, and Nacre refuses to start without a real secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    /// The HS256 key that signs access tokens: at least 32 bytes, never the Nacos example.
+    pub token_secret: String,
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Failed logins allowed per user and source address per minute.
+    pub login_attempts_per_minute: u32,
+    /// Consul's management token (`X-Consul-Token`), allowed everything; empty: none.
+    pub consul_management_token: String,
+}
+
+/// The example secret Nacos' documentation ships: never acceptable.
+pub const EXAMPLE_TOKEN_SECRET: &str =
+    "SecretKey012345678901234567890123456789012345678901234567890123456789";
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            token_secret: String::new(),
+            token_ttl: Duration::from_secs(18_000),
+            login_attempts_per_minute: 5,
+            consul_management_token: String::new(),
+        }
+    }
 }
 
 /// OpenTelemetry traces over OTLP. The standard `OTEL_*` variables are honoured where these
@@ -199,6 +232,7 @@ impl Default for Settings {
             packages: PackageSettings::default(),
             log: LogSettings::default(),
             otel: OtelSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -362,6 +396,22 @@ impl Settings {
                 "server.grpc-port",
                 "HTTP port + 1000 exceeds 65535; set server.grpc-port",
             );
+        }
+        if self.auth.enabled {
+            let how = "set auth.token-secret (NACRE_AUTH_TOKEN_SECRET) to a random string of at \
+                       least 32 bytes, e.g. the output of `openssl rand -base64 48`";
+            if self.auth.token_secret == EXAMPLE_TOKEN_SECRET {
+                return invalid(
+                    "auth.token-secret",
+                    &format!("is the published example secret; anyone could forge tokens: {how}"),
+                );
+            }
+            if self.auth.token_secret.len() < 32 {
+                return invalid(
+                    "auth.token-secret",
+                    &format!("must be at least 32 bytes when auth is enabled: {how}"),
+                );
+            }
         }
         if !(0.0..=1.0).contains(&self.otel.sampling_ratio) {
             return invalid("otel.sampling-ratio", "must be between 0.0 and 1.0");

@@ -31,6 +31,10 @@ pub struct ConsulState {
 }
 
 pub fn router(core: Core, address: String) -> Router {
+    let state = ConsulState {
+        core: Arc::new(core),
+        address,
+    };
     Router::new()
         .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
         .route(
@@ -63,14 +67,50 @@ pub fn router(core: Core, address: String) -> Router {
         .route("/v1/status/leader", get(leader))
         .route("/v1/status/peers", get(peers))
         .route("/v1/agent/self", get(agent_self))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         // Values are limited to 512 KiB; leave room for the request around them.
         .layer(DefaultBodyLimit::max(kv::MAX_BODY))
-        .with_state(ConsulState {
-            core: Arc::new(core),
-            address,
+        .with_state(state)
+}
+
+/// ACLs: with access control on, every route but `/v1/status/*` needs a token that is allowed
+/// (`X-Consul-Token`, `?token=`, or `Authorization: Bearer`), as Consul's default-deny policy.
+async fn guard(
+    State(s): State<ConsulState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !s.core.access.enabled || request.uri().path().starts_with("/v1/status/") {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let token = headers
+        .get("x-consul-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned)
         })
+        .or_else(|| {
+            Query::parse(request.uri().query())
+                .get("token")
+                .map(str::to_owned)
+        });
+    let allowed = s
+        .core
+        .access
+        .consul_allows(&s.core.model.read().auth, token.as_deref());
+    if allowed {
+        next.run(request).await
+    } else {
+        (StatusCode::FORBIDDEN, "Permission denied").into_response()
+    }
 }
 
 /// A Consul error: plain text and a status.

@@ -105,6 +105,21 @@ pub enum Event {
     SessionCreated(SessionData),
     #[serde(rename = "nacre.session.destroyed.v1")]
     SessionDestroyed(SessionRef),
+    /// A user created, or its password changed (a bcrypt hash: events never carry passwords).
+    #[serde(rename = "nacre.user.saved.v1")]
+    UserSaved(UserData),
+    #[serde(rename = "nacre.user.deleted.v1")]
+    UserDeleted(UserRef),
+    /// A role given to a user, or taken away.
+    #[serde(rename = "nacre.role.bound.v1")]
+    RoleBound(RoleBinding),
+    #[serde(rename = "nacre.role.unbound.v1")]
+    RoleUnbound(RoleBinding),
+    /// A permission of a role on a resource (`namespace:group:name`), `r`, `w` or `rw`.
+    #[serde(rename = "nacre.permission.granted.v1")]
+    PermissionGranted(Permission),
+    #[serde(rename = "nacre.permission.revoked.v1")]
+    PermissionRevoked(Permission),
     /// The first event of a cluster: its identity (see backbone::identity).
     #[serde(rename = "nacre.cluster.genesis.v1")]
     ClusterGenesis(ClusterGenesis),
@@ -137,6 +152,14 @@ impl Event {
             Event::KvSet(k) => kv_subject(&k.key),
             Event::KvDeleted(k) => kv_subject(&k.key),
             Event::KvTxn(_) => format!("{SUBJECT_PREFIX}.kvtxn"),
+            Event::UserSaved(u) => user_subject(&u.username),
+            Event::UserDeleted(u) => user_subject(&u.username),
+            Event::RoleBound(r) | Event::RoleUnbound(r) => {
+                format!("{SUBJECT_PREFIX}.auth.role.{}", names::encode(&r.role))
+            }
+            Event::PermissionGranted(p) | Event::PermissionRevoked(p) => {
+                format!("{SUBJECT_PREFIX}.auth.perm.{}", names::encode(&p.role))
+            }
             Event::SessionCreated(x) => session_subject(&x.id),
             Event::SessionDestroyed(x) => session_subject(&x.id),
             Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
@@ -172,6 +195,11 @@ pub fn package_subject(os: &str, object: &str, version: &str, name: &str) -> Str
 /// `nacre.evt.kv.<key>`: the whole key is one token (its '/' encoded), so one subject per key.
 pub fn kv_subject(key: &str) -> String {
     format!("{SUBJECT_PREFIX}.kv.{}", names::encode(key))
+}
+
+/// `nacre.evt.auth.user.<username>`: one subject per user, so creating one is a compare-and-set.
+pub fn user_subject(username: &str) -> String {
+    format!("{SUBJECT_PREFIX}.auth.user.{}", names::encode(username))
 }
 
 /// `nacre.evt.session.<id>`.
@@ -318,6 +346,35 @@ pub struct SessionRef {
 #[serde(rename_all = "camelCase")]
 pub struct KvRef {
     pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserData {
+    pub username: String,
+    /// bcrypt.
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRef {
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleBinding {
+    pub role: String,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Permission {
+    pub role: String,
+    pub resource: String,
+    pub action: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

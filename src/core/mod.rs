@@ -1,6 +1,7 @@
 //! The core: events, the pure fold, the event log, the read model, the projector, and the
 //! operations every protocol adapter shares. Nothing in here knows about HTTP or gRPC.
 
+pub mod auth;
 pub mod checks;
 pub mod cluster;
 pub mod configs;
@@ -54,6 +55,8 @@ pub struct Core {
     pub cluster: Arc<std::sync::RwLock<Vec<cluster::NodeInfo>>>,
     /// Whether the event stream takes atomic batches (NATS 2.12+, `allow_atomic`).
     pub atomic_batches: bool,
+    /// Tokens and the access decision every adapter asks.
+    pub access: Arc<crate::access::Access>,
 }
 
 /// What the core takes from the settings.
@@ -137,6 +140,7 @@ impl Core {
             cluster: Arc::default(),
             renewals: Arc::default(),
             atomic_batches: false,
+            access: Arc::default(),
         }
     }
 

@@ -115,6 +115,8 @@ pub struct State {
     pub kv_subject_seqs: BTreeMap<String, u64>,
     /// Consul sessions.
     pub sessions: BTreeMap<String, SessionEntry>,
+    /// Users, roles and permissions.
+    pub auth: super::auth::AuthState,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -195,6 +197,15 @@ impl State {
             }
             Event::KvSet(_) | Event::KvDeleted(_) | Event::KvTxn(_) => {
                 Some(Change::Kv(kv::apply(self, seq, &envelope.body)))
+            }
+            Event::UserSaved(_)
+            | Event::UserDeleted(_)
+            | Event::RoleBound(_)
+            | Event::RoleUnbound(_)
+            | Event::PermissionGranted(_)
+            | Event::PermissionRevoked(_) => {
+                self.auth.apply(seq, &envelope.body);
+                None
             }
             Event::SessionCreated(_) | Event::SessionDestroyed(_) => {
                 sessions::apply(&mut self.sessions, seq, &envelope.body).map(Change::Session)

@@ -1,8 +1,10 @@
 //! The Nacos HTTP open API (v1, v2, v3): a thin translator from Nacos' routes, parameters and
 //! error formats onto the core.
 
+pub mod auth;
 pub mod configs;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod history;
 pub mod listener;
@@ -44,6 +46,30 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
             .delete(namespaces::delete)
     };
     Router::new()
+        // access control
+        .route("/nacos/v1/auth/login", post(auth::login))
+        .route("/nacos/v1/auth/users/login", post(auth::login))
+        .route("/nacos/v3/auth/user/login", post(auth::login))
+        .route("/nacos/v1/auth/users/admin", post(auth::init_admin))
+        .route(
+            "/nacos/v1/auth/users",
+            get(auth::users)
+                .post(auth::create_user)
+                .put(auth::change_password)
+                .delete(auth::delete_user),
+        )
+        .route(
+            "/nacos/v1/auth/roles",
+            get(auth::roles)
+                .post(auth::bind_role)
+                .delete(auth::unbind_role),
+        )
+        .route(
+            "/nacos/v1/auth/permissions",
+            get(auth::permissions)
+                .post(auth::grant)
+                .delete(auth::revoke),
+        )
         // v1
         .route(
             "/nacos/v1/cs/configs",

@@ -118,6 +118,6 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     }
 }
 
-fn form_urlencoded(input: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_urlencoded(input: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(input).unwrap_or_default()
 }

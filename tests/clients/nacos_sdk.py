@@ -2,6 +2,7 @@
 
 Usage: python nacos_sdk.py HOST HTTP_PORT WORKDIR scenario
        python nacos_sdk.py HOST HTTP_PORT WORKDIR hold SERVICE PORT   (registers, prints, waits to be killed)
+       python nacos_sdk.py HOST HTTP_PORT WORKDIR login USERNAME PASSWORD  (auth on: log in, write, read)
 Exits non-zero (with the failed assertion) on any mismatch.
 """
 import asyncio
@@ -17,8 +18,11 @@ from v2.nacos.naming.model.naming_param import BatchRegisterInstanceParam
 host, http_port, workdir, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 
-def client_config(namespace=""):
-    return (ClientConfigBuilder()
+def client_config(namespace="", username=None, password=None):
+    builder = ClientConfigBuilder()
+    if username is not None:
+        builder = builder.username(username).password(password)
+    return (builder
             .server_address(f"{host}:{http_port}")
             .namespace_id(namespace)
             .log_dir(workdir)
@@ -101,7 +105,18 @@ async def hold(service, port):
     await asyncio.sleep(3600)
 
 
+async def login(username, password):
+    cs = await NacosConfigService.create_config_service(client_config(username=username, password=password))
+    assert await cs.publish_config(ConfigParam(data_id="authed", group="DEFAULT_GROUP", content="secret-ok"))
+    assert await cs.get_config(ConfigParam(data_id="authed", group="DEFAULT_GROUP")) == "secret-ok"
+    await cs.shutdown()
+    print("logged in: ok", flush=True)
+
+
 async def main():
+    if mode == "login":
+        await login(sys.argv[5], sys.argv[6])
+        return
     if mode == "hold":
         await hold(sys.argv[5], int(sys.argv[6]))
         return

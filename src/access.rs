@@ -1,0 +1,212 @@
+//! Who may do what: access tokens (JWT, HS256), login throttling, and the one decision every
+//! adapter asks — may this token do this? The model (users, roles, permissions) is the core's
+//! `auth` fold; this is the part that turns a request's token into an answer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::core::auth::{Action, AuthState};
+use crate::settings::AuthSettings;
+
+/// What a request needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Need {
+    Open,
+    /// Any valid token.
+    Authenticated,
+    Namespace(String, Action),
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denied {
+    /// No token, or one that is expired, forged or of a deleted user.
+    Unauthenticated(&'static str),
+    /// A valid token without the permission.
+    Forbidden,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+}
+
+pub struct Access {
+    pub enabled: bool,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub ttl: Duration,
+    attempts: u32,
+    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
+    consul_management_token: String,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Self::new(&AuthSettings::default())
+    }
+}
+
+impl Access {
+    pub fn new(settings: &AuthSettings) -> Self {
+        let secret = settings.token_secret.as_bytes();
+        Self {
+            enabled: settings.enabled,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl: settings.token_ttl,
+            attempts: settings.login_attempts_per_minute.max(1),
+            failures: Mutex::default(),
+            consul_management_token: settings.consul_management_token.clone(),
+        }
+    }
+
+    pub fn issue(&self, username: &str) -> Result<String, String> {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs()
+            + self.ttl.as_secs();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: username.to_owned(),
+                exp,
+            },
+            &self.encoding,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The user a token names, if it is genuine and unexpired.
+    pub fn verify(&self, token: &str) -> Result<String, Denied> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation) {
+            Ok(data) => Ok(data.claims.sub),
+            Err(e) => Err(Denied::Unauthenticated(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired!",
+                _ => "token invalid!",
+            })),
+        }
+    }
+
+    /// Decides a request: Ok with the user (if any) or why not.
+    pub fn check(
+        &self,
+        auth: &AuthState,
+        token: Option<&str>,
+        need: &Need,
+    ) -> Result<Option<String>, Denied> {
+        if !self.enabled || *need == Need::Open {
+            return Ok(None);
+        }
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(Denied::Unauthenticated("user not found!"))?;
+        let user = self.verify(token)?;
+        if !auth.users.contains_key(&user) {
+            return Err(Denied::Unauthenticated("user not found!"));
+        }
+        let allowed = match need {
+            Need::Open | Need::Authenticated => true,
+            Need::Namespace(namespace, action) => auth.allows(&user, namespace, *action),
+            Need::Admin => auth.is_admin(&user),
+        };
+        if allowed {
+            Ok(Some(user))
+        } else {
+            Err(Denied::Forbidden)
+        }
+    }
+
+    /// Consul's side: the management token, or a Nacos token of an admin.
+    pub fn consul_allows(&self, auth: &AuthState, token: Option<&str>) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        match token.filter(|t| !t.is_empty()) {
+            None => false,
+            Some(t)
+                if !self.consul_management_token.is_empty()
+                    && t == self.consul_management_token =>
+            {
+                true
+            }
+            Some(t) => self.check(auth, Some(t), &Need::Admin).is_ok(),
+        }
+    }
+
+    /// Whether `username` from `source` may try to log in now.
+    pub fn login_allowed(&self, username: &str, source: &str) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (username.to_owned(), source.to_owned());
+        let recent = failures.entry(key).or_default();
+        recent.retain(|t| t.elapsed() < Duration::from_secs(60));
+        recent.len() < self.attempts as usize
+    }
+
+    pub fn login_failed(&self, username: &str, source: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() > 100_000 {
+            failures.clear(); // bounded memory under a spray of usernames
+        }
+        failures
+            .entry((username.to_owned(), source.to_owned()))
+            .or_default()
+            .push(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(secret: &str, ttl: u64) -> Access {
+        Access::new(&AuthSettings {
+            enabled: true,
+            token_secret: secret.into(),
+            token_ttl: Duration::from_secs(ttl),
+            ..AuthSettings::default()
+        })
+    }
+
+    #[test]
+    fn tokens_are_checked_for_signature_and_expiry() {
+        let a = access("0123456789abcdef0123456789abcdef", 60);
+        let token = a.issue("dev").unwrap();
+        assert_eq!(a.verify(&token), Ok("dev".into()));
+        let other = access("another secret of at least 32 bytes!", 60);
+        assert_eq!(
+            other.verify(&token),
+            Err(Denied::Unauthenticated("token invalid!"))
+        );
+        let expired = access("0123456789abcdef0123456789abcdef", 0)
+            .issue("dev")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(
+            a.verify(&expired),
+            Err(Denied::Unauthenticated("token expired!"))
+        );
+    }
+
+    #[test]
+    fn failed_logins_are_throttled_per_user_and_source() {
+        let a = access("0123456789abcdef0123456789abcdef", 60);
+        for _ in 0..5 {
+            assert!(a.login_allowed("nacos", "10.0.0.1"));
+            a.login_failed("nacos", "10.0.0.1");
+        }
+        assert!(!a.login_allowed("nacos", "10.0.0.1"));
+        assert!(
+            a.login_allowed("nacos", "10.0.0.2"),
+            "another source is not blocked"
+        );
+    }
+}

@@ -1,0 +1,571 @@
+//! Access control with `auth.enabled`: every write path of every adapter refuses anonymous
+//! callers and callers without write permission on the namespace, and accepts permitted ones;
+//! tokens expire and cannot be forged; an example secret stops Nacre at start. Real nats-server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256-0123456789";
+
+fn auth_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![
+        ("NACRE_AUTH_ENABLED", "true"),
+        ("NACRE_AUTH_TOKEN_SECRET", SECRET),
+        (
+            "NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN",
+            "consul-management-token",
+        ),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+async fn form(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    params: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = http().request(method.clone(), url);
+    request = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
+        request.query(params)
+    } else {
+        request.form(params)
+    };
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let r = request.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn login(n: &Nacre, user: &str, password: &str) -> (u16, Value) {
+    let r = http()
+        .post(n.url("/nacos/v1/auth/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn token(n: &Nacre, user: &str, password: &str) -> String {
+    let (status, body) = login(n, user, password).await;
+    assert_eq!(status, 200, "{body}");
+    body["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// An admin, a `dev` user who may write namespace `dev`, and a `viewer` who may only read it.
+async fn setup(n: &Nacre) -> (String, String, String) {
+    let (status, body) = form(
+        reqwest::Method::POST,
+        n.url("/nacos/v1/auth/users/admin"),
+        None,
+        &[("password", "admin-password")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (again, _) = form(
+        reqwest::Method::POST,
+        n.url("/nacos/v1/auth/users/admin"),
+        None,
+        &[("password", "takeover!")],
+    )
+    .await;
+    assert_ne!(again, 200, "the admin is initialised once only");
+    let admin = token(n, "nacos", "admin-password").await;
+    let post = |path: &str, params: Vec<(&'static str, &'static str)>| {
+        let (url, admin) = (n.url(path), admin.clone());
+        async move {
+            let (status, body) = form(reqwest::Method::POST, url, Some(&admin), &params).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    post(
+        "/nacos/v1/console/namespaces",
+        vec![("customNamespaceId", "dev"), ("namespaceName", "dev")],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/users",
+        vec![("username", "dev"), ("password", "dev-password")],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/users",
+        vec![("username", "viewer"), ("password", "viewer-password")],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/roles",
+        vec![("role", "developers"), ("username", "dev")],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/roles",
+        vec![("role", "viewers"), ("username", "viewer")],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/permissions",
+        vec![
+            ("role", "developers"),
+            ("resource", "dev:*:*"),
+            ("action", "rw"),
+        ],
+    )
+    .await;
+    post(
+        "/nacos/v1/auth/permissions",
+        vec![
+            ("role", "viewers"),
+            ("resource", "dev:*:*"),
+            ("action", "r"),
+        ],
+    )
+    .await;
+    let dev = token(n, "dev", "dev-password").await;
+    let viewer = token(n, "viewer", "viewer-password").await;
+    (admin, dev, viewer)
+}
+
+struct Route {
+    method: reqwest::Method,
+    path: &'static str,
+    params: Vec<(&'static str, &'static str)>,
+}
+
+fn route(
+    method: reqwest::Method,
+    path: &'static str,
+    params: &[(&'static str, &'static str)],
+) -> Route {
+    Route {
+        method,
+        path,
+        params: params.to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_path_needs_write_permission_on_its_namespace() {
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
+    let (admin, dev, viewer) = setup(&n).await;
+    use reqwest::Method as M;
+    // Namespace writes: refused anonymously and to the viewer, accepted for dev.
+    let namespaced = [
+        route(
+            M::POST,
+            "/nacos/v1/cs/configs",
+            &[
+                ("tenant", "dev"),
+                ("dataId", "a"),
+                ("group", "G"),
+                ("content", "x"),
+            ],
+        ),
+        route(
+            M::POST,
+            "/nacos/v2/cs/config",
+            &[
+                ("namespaceId", "dev"),
+                ("dataId", "b"),
+                ("group", "G"),
+                ("content", "x"),
+            ],
+        ),
+        route(
+            M::POST,
+            "/nacos/v3/admin/cs/config",
+            &[
+                ("namespaceId", "dev"),
+                ("dataId", "c"),
+                ("groupName", "G"),
+                ("content", "x"),
+            ],
+        ),
+        route(
+            M::DELETE,
+            "/nacos/v1/cs/configs",
+            &[("tenant", "dev"), ("dataId", "a"), ("group", "G")],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/ns/instance",
+            &[
+                ("namespaceId", "dev"),
+                ("serviceName", "s"),
+                ("ip", "10.0.0.1"),
+                ("port", "80"),
+            ],
+        ),
+        route(
+            M::PUT,
+            "/nacos/v1/ns/instance",
+            &[
+                ("namespaceId", "dev"),
+                ("serviceName", "s"),
+                ("ip", "10.0.0.1"),
+                ("port", "80"),
+                ("weight", "2"),
+            ],
+        ),
+        route(
+            M::PUT,
+            "/nacos/v1/ns/instance/beat",
+            &[
+                ("namespaceId", "dev"),
+                ("serviceName", "s"),
+                ("ip", "10.0.0.1"),
+                ("port", "80"),
+            ],
+        ),
+        route(
+            M::POST,
+            "/nacos/v2/ns/instance",
+            &[
+                ("namespaceId", "dev"),
+                ("serviceName", "s2"),
+                ("ip", "10.0.0.2"),
+                ("port", "80"),
+            ],
+        ),
+        route(
+            M::DELETE,
+            "/nacos/v1/ns/instance",
+            &[
+                ("namespaceId", "dev"),
+                ("serviceName", "s"),
+                ("ip", "10.0.0.1"),
+                ("port", "80"),
+            ],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/ns/service",
+            &[("namespaceId", "dev"), ("serviceName", "made")],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/cs/history/rollback",
+            &[("tenant", "dev"), ("nid", "1")],
+        ),
+    ];
+    for r in &namespaced {
+        let what = format!("{} {}", r.method, r.path);
+        assert_eq!(
+            form(r.method.clone(), n.url(r.path), None, &r.params)
+                .await
+                .0,
+            403,
+            "anonymous {what}"
+        );
+        assert_eq!(
+            form(r.method.clone(), n.url(r.path), Some(&viewer), &r.params)
+                .await
+                .0,
+            403,
+            "viewer {what}"
+        );
+        let (status, body) = form(r.method.clone(), n.url(r.path), Some(&dev), &r.params).await;
+        assert_ne!(status, 403, "dev {what}: {body}");
+    }
+    // Writes outside dev's namespace, and admin-only writes, are refused to dev; admin may.
+    let admin_only = [
+        route(
+            M::POST,
+            "/nacos/v1/cs/configs",
+            &[("dataId", "p"), ("group", "G"), ("content", "x")],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/console/namespaces",
+            &[("customNamespaceId", "other"), ("namespaceName", "o")],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/auth/users",
+            &[("username", "mallory"), ("password", "mallory-password")],
+        ),
+        route(
+            M::POST,
+            "/nacos/v1/auth/permissions",
+            &[
+                ("role", "developers"),
+                ("resource", "*:*:*"),
+                ("action", "rw"),
+            ],
+        ),
+    ];
+    for r in &admin_only {
+        let what = format!("{} {}", r.method, r.path);
+        assert_eq!(
+            form(r.method.clone(), n.url(r.path), Some(&dev), &r.params)
+                .await
+                .0,
+            403,
+            "dev {what}"
+        );
+        let (status, body) = form(r.method.clone(), n.url(r.path), Some(&admin), &r.params).await;
+        assert_eq!(status, 200, "admin {what}: {body}");
+    }
+    // Packages: admins only.
+    let upload = |token: Option<String>| {
+        let mut r = http()
+            .put(n.url("/nacre/v1/packages/linux/agent/1.0/a.bin"))
+            .body(vec![1u8; 10]);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(upload(None).await, 403);
+    assert_eq!(upload(Some(dev.clone())).await, 403);
+    assert!(upload(Some(admin.clone())).await < 300);
+
+    // Reads of a namespace need read permission there.
+    let read = [("tenant", "dev"), ("dataId", "b"), ("group", "G")];
+    assert_eq!(
+        form(M::GET, n.url("/nacos/v1/cs/configs"), None, &read)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        form(M::GET, n.url("/nacos/v1/cs/configs"), Some(&viewer), &read)
+            .await
+            .0,
+        200,
+        "the viewer reads dev (b was written there over v2)"
+    );
+    assert_eq!(
+        form(
+            M::GET,
+            n.url("/nacos/v1/cs/configs"),
+            Some(&viewer),
+            &[("dataId", "p"), ("group", "G")]
+        )
+        .await
+        .0,
+        403,
+        "no right on public"
+    );
+    // The token also travels as accessToken.
+    let (status, _) = form(
+        M::GET,
+        n.url("/nacos/v1/cs/configs"),
+        None,
+        &[
+            ("tenant", "dev"),
+            ("dataId", "b"),
+            ("group", "G"),
+            ("accessToken", &viewer),
+        ],
+    )
+    .await;
+    assert_ne!(status, 403);
+
+    // Consul: default deny; the management token (or an admin's token) passes.
+    let kv = |token: Option<&str>| {
+        let mut r = http().put(n.consul("/v1/kv/guarded")).body("v");
+        if let Some(t) = token {
+            r = r.header("X-Consul-Token", t);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(kv(None).await, 403);
+    assert_eq!(kv(Some(&dev)).await, 403);
+    assert_eq!(kv(Some("consul-management-token")).await, 200);
+    assert_eq!(kv(Some(&admin)).await, 200);
+    let txn = http()
+        .put(n.consul("/v1/txn"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(txn.status(), 403);
+    assert_eq!(txn.text().await.unwrap(), "Permission denied");
+    let register = http()
+        .put(n.consul("/v1/agent/service/register?token=nope"))
+        .body(r#"{"Name":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_requests_carry_the_token_in_their_headers() {
+    use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+    use nacre::grpc::proto::request_client::RequestClient;
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
+    let (_, dev, viewer) = setup(&n).await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", n.port + 1000))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(nacre::grpc::wire::payload(
+        "ConnectionSetupRequest",
+        &json!({"labels": {}}),
+    ))
+    .await
+    .unwrap();
+    let _pushes = BiRequestStreamClient::new(channel.clone())
+        .request_bi_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap();
+    let mut unary = RequestClient::new(channel);
+    let mut answer = async |token: Option<&str>| -> Value {
+        for _ in 0..50 {
+            let mut p = nacre::grpc::wire::payload(
+                "ConfigPublishRequest",
+                &json!({"dataId": "grpc", "group": "G", "tenant": "dev", "content": "x"}),
+            );
+            if let (Some(t), Some(m)) = (token, p.metadata.as_mut()) {
+                m.headers.insert("accessToken".into(), t.into());
+            }
+            let r = unary.request(p).await.unwrap().into_inner();
+            let body: Value = serde_json::from_slice(&r.body.unwrap().value).unwrap();
+            if body["errorCode"] != 301 {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // setup still in flight
+        }
+        panic!("the connection was never set up");
+    };
+    assert_eq!(answer(None).await["errorCode"], 403);
+    assert_eq!(answer(Some(&viewer)).await["errorCode"], 403);
+    assert_eq!(answer(Some(&dev)).await["errorCode"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_cannot_be_forged_and_logins_are_throttled() {
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[("NACRE_AUTH_TOKEN_TTL", "1s")])).await;
+    let (status, _) = form(
+        reqwest::Method::POST,
+        n.url("/nacos/v1/auth/users/admin"),
+        None,
+        &[("password", "admin-password")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = login(&n, "nacos", "admin-password").await;
+    assert_eq!(
+        (
+            status,
+            body["globalAdmin"].as_bool(),
+            body["tokenTtl"].as_u64()
+        ),
+        (200, Some(true), Some(1))
+    );
+    let fresh = body["accessToken"].as_str().unwrap().to_owned();
+    let list = |t: String| {
+        let url = n.url("/nacos/v1/auth/users");
+        async move { form(reqwest::Method::GET, url, Some(&t), &[]).await }
+    };
+    assert_eq!(list(fresh.clone()).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(list(fresh).await, (403, "token expired!".to_string()));
+
+    // A token signed with another secret.
+    #[derive(serde::Serialize)]
+    struct Claims {
+        sub: &'static str,
+        exp: u64,
+    }
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &Claims {
+            sub: "nacos",
+            exp: 4_000_000_000,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-of-enough-length-0123"),
+    )
+    .unwrap();
+    assert_eq!(list(forged).await, (403, "token invalid!".to_string()));
+
+    // Wrong passwords are refused; after five, even the right one waits a minute.
+    for _ in 0..5 {
+        assert_eq!(login(&n, "nacos", "guess").await.0, 403);
+    }
+    assert_eq!(
+        login(&n, "nacos", "admin-password").await.0,
+        403,
+        "throttled"
+    );
+}
+
+#[test]
+fn the_example_secret_or_a_short_one_stops_nacre_with_directions() {
+    let nats = NatsServer::start();
+    for secret in [nacre::settings::EXAMPLE_TOKEN_SECRET, "too-short"] {
+        let (code, stderr) = Nacre::at_expecting_failure(
+            &nats.url(),
+            &[
+                ("NACRE_AUTH_ENABLED", "true"),
+                ("NACRE_AUTH_TOKEN_SECRET", secret),
+            ],
+        );
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains("auth.token-secret") && stderr.contains("openssl rand"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_logs_in_and_a_wrong_password_fails_cleanly() {
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
+    let (status, _) = form(
+        reqwest::Method::POST,
+        n.url("/nacos/v1/auth/users/admin"),
+        None,
+        &[("password", "admin-password")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let python = std::env::var("NACRE_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+    let run = |password: &'static str| {
+        let (python, port) = (python.clone(), n.port);
+        tokio::task::spawn_blocking(move || {
+            let work = tempfile::tempdir().unwrap();
+            let out = std::process::Command::new(python)
+                .arg(format!(
+                    "{}/tests/clients/nacos_sdk.py",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .args(["127.0.0.1", &port.to_string()])
+                .arg(work.path())
+                .args(["login", "nacos", password])
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+    };
+    let (ok, output) = run("admin-password").await.unwrap();
+    assert!(ok && output.contains("logged in: ok"), "{output}");
+    let (ok, output) = run("wrong-password").await.unwrap();
+    assert!(!ok, "a wrong password must fail: {output}");
+    assert!(!output.contains("logged in: ok"), "{output}");
+}
