@@ -371,6 +371,24 @@ async fn every_write_path_needs_write_permission_on_its_namespace() {
     .await;
     assert_ne!(status, 403);
 
+    // The history names who made a change: the token's user, not a parameter.
+    let (status, history) = form(
+        M::GET,
+        n.url("/nacos/v1/cs/history"),
+        Some(&viewer),
+        &[
+            ("search", "accurate"),
+            ("tenant", "dev"),
+            ("dataId", "b"),
+            ("group", "G"),
+            ("src_user", "forged"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let history: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history["pageItems"][0]["srcUser"], "dev", "{history}");
+
     // Consul: default deny; the management token (or an admin's token) passes.
     let kv = |token: Option<&str>| {
         let mut r = http().put(n.consul("/v1/kv/guarded")).body("v");

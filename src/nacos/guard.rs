@@ -13,6 +13,10 @@ use crate::access::{Denied, Need};
 use crate::core::Core;
 use crate::core::auth::Action;
 
+/// The user a request's token named, for handlers to record as the actor.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser(pub String);
+
 /// Routes anyone may call: logging in, the one-time admin initialisation, probes and metrics.
 const OPEN: &[&str] = &[
     "/nacos/v1/auth/login",
@@ -128,7 +132,13 @@ pub async fn guard(
         .access
         .check(&core.model.read().auth, token.as_deref(), &need);
     match decision {
-        Ok(_) => next.run(request).await,
+        Ok(user) => {
+            let mut request = request;
+            if let Some(user) = user {
+                request.extensions_mut().insert(AuthenticatedUser(user));
+            }
+            next.run(request).await
+        }
         Err(Denied::Unauthenticated(why)) => (StatusCode::FORBIDDEN, why).into_response(),
         Err(Denied::Forbidden) => (StatusCode::FORBIDDEN, "authorization failed!").into_response(),
     }

@@ -15,6 +15,8 @@ pub struct Params {
     values: HashMap<String, String>,
     pub headers: HeaderMap,
     pub peer: Option<SocketAddr>,
+    /// The user the access guard authenticated, if auth is on.
+    pub user: Option<String>,
 }
 
 impl Params {
@@ -54,7 +56,8 @@ impl Params {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Who is asking: the authenticated user (none yet) and the client address.
+    /// Who is asking: the authenticated user (else the `src_user` a client names) and the
+    /// client address.
     pub fn actor(&self) -> Actor {
         let forwarded = self
             .header("x-forwarded-for")
@@ -65,7 +68,10 @@ impl Params {
             .or_else(|| self.peer.map(|p| p.ip().to_string()))
             .unwrap_or_default();
         Actor {
-            user: self.str("src_user").to_owned(),
+            user: self
+                .user
+                .clone()
+                .unwrap_or_else(|| self.str("src_user").to_owned()),
             ip,
         }
     }
@@ -81,6 +87,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let headers = req.headers().clone();
+        let user = req
+            .extensions()
+            .get::<super::guard::AuthenticatedUser>()
+            .map(|u| u.0.clone());
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -114,6 +124,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             values,
             headers,
             peer,
+            user,
         })
     }
 }
