@@ -15,6 +15,26 @@ pub struct Selection {
     pub reach_protection_threshold: bool,
 }
 
+impl Selection {
+    /// What a missing service selects.
+    pub fn empty() -> Self {
+        Self {
+            hosts: Vec::new(),
+            reach_protection_threshold: false,
+        }
+    }
+}
+
+/// A `clusters` parameter (`a,b`) as the list `select` takes, blanks dropped.
+pub fn clusters_of(param: &str) -> Vec<String> {
+    param
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Nacos' selection: the requested clusters' enabled instances; when the healthy share is at or
 /// below the protect threshold, every instance is returned (so a dying fleet is not funnelled onto
 /// its last healthy members); otherwise `healthy_only` keeps the healthy ones.

@@ -9,7 +9,7 @@ use super::config::core_error;
 use super::connections::Connection;
 use super::proto::Payload;
 use super::wire::{self, Body, code};
-use crate::core::naming::{InstanceInput, Selection};
+use crate::core::naming::{InstanceInput, Selection, clusters_of};
 use crate::core::registry::{DEFAULT_CLUSTER, InstanceKey, ServiceKey};
 use crate::core::{Actor, CoreError};
 use crate::nacos::naming::ServiceInfoView;
@@ -172,18 +172,10 @@ pub async fn batch(g: &Grpc, actor: &Actor, body: &Body, conn: &Connection) -> P
 
 /// A ServiceInfo as the SDKs parse it: the plain name, hosts named `GROUP@@name`.
 pub fn service_info(g: &Grpc, service: &ServiceKey, clusters: &str, healthy_only: bool) -> Value {
-    let wanted: Vec<String> = clusters
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let wanted = clusters_of(clusters);
     let selection = match g.core.select_instances(service, &wanted, healthy_only) {
         Ok(Some((selection, _, _))) => selection,
-        _ => Selection {
-            hosts: Vec::new(),
-            reach_protection_threshold: false,
-        },
+        _ => Selection::empty(),
     };
     let grouped = service.grouped();
     let view = ServiceInfoView::new(

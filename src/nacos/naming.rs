@@ -441,12 +441,7 @@ async fn detail(app: &AppState, p: &Params, style: Style) -> Result<Response, Ap
 async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
     let service = service_key(p, style)?;
     let clusters_param = p.first(&["clusters", "clusterName"]).to_owned();
-    let clusters: Vec<String> = clusters_param
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
+    let clusters = crate::core::naming::clusters_of(&clusters_param);
     let healthy_only = boolean(p, &["healthyOnly"], false);
     let locality_first = boolean(p, &["localityFirst"], false);
     // A 1.x-style client that gives its UDP port wants pushes of this service.
@@ -474,16 +469,8 @@ async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiE
     {
         return Ok(json_response(body));
     }
-    let (mut selection, seq, last_ref_time) = selected.unwrap_or_else(|| {
-        (
-            Selection {
-                hosts: Vec::new(),
-                reach_protection_threshold: false,
-            },
-            0,
-            chrono::Utc::now().timestamp_millis(),
-        )
-    });
+    let (mut selection, seq, last_ref_time) =
+        selected.unwrap_or_else(|| (Selection::empty(), 0, chrono::Utc::now().timestamp_millis()));
     if locality_first {
         order_by_locality(&mut selection.hosts, &app.core.locality, random_unit());
     }

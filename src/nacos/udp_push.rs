@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 
 use super::naming::ServiceInfoView;
 use crate::core::Core;
-use crate::core::naming::Selection;
+use crate::core::naming::{Selection, clusters_of};
 use crate::core::registry::ServiceKey;
 use crate::core::state::Change;
 
@@ -134,21 +134,10 @@ impl UdpPush {
 
     /// The packet for one subscriber: the ServiceInfo its list request would return.
     fn packet(&self, core: &Core, service: &ServiceKey, clusters: &str) -> Option<Vec<u8>> {
-        let wanted: Vec<String> = clusters
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let wanted = clusters_of(clusters);
         let (selection, last_ref_time) = match core.select_instances(service, &wanted, false) {
             Ok(Some((selection, _, last_ref_time))) => (selection, last_ref_time),
-            _ => (
-                Selection {
-                    hosts: Vec::new(),
-                    reach_protection_threshold: false,
-                },
-                chrono::Utc::now().timestamp_millis(),
-            ),
+            _ => (Selection::empty(), chrono::Utc::now().timestamp_millis()),
         };
         let grouped = service.grouped();
         let info = ServiceInfoView::new(
