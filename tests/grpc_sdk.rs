@@ -499,3 +499,29 @@ async fn a_closed_connection_takes_its_instances_and_subscribers_hear_it() {
         .unwrap();
     assert_eq!(list["hosts"], json!([]), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_tells_its_clients_to_reconnect() {
+    let nats = NatsServer::start();
+    let mut n = Nacre::external(&nats).await;
+    let mut c = raw_client(&n).await;
+    // Stopping blocks this thread until the process exits; the push arrives meanwhile.
+    let stopping = tokio::task::spawn_blocking(move || {
+        n.stop();
+        n
+    });
+    let reset = tokio::time::timeout(Duration::from_secs(10), c.pushes.message())
+        .await
+        .expect("a push before the node goes")
+        .unwrap()
+        .expect("the reset, not the end of the stream");
+    let (kind, body) = body_of(&reset);
+    assert_eq!(kind, "ConnectResetRequest");
+    assert!(body["headers"].is_object(), "{body}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), c.pushes.message()).await;
+    assert!(
+        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        "the stream ends after the reset"
+    );
+    stopping.await.unwrap();
+}

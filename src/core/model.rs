@@ -15,6 +15,11 @@ use super::state::{Change, State};
 
 const RECONNECTED: &str = "reconnected";
 
+/// How long one request of a feed resumption may take before it is tried again.
+const RESUME_REQUEST_WAIT: Duration = Duration::from_secs(2);
+/// The longest pause between resumption attempts.
+const RESUME_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// How long the event feed may stay silent while known to be behind before it is recreated.
 const STALL_CHECK: Duration = Duration::from_millis(500);
 
@@ -168,7 +173,7 @@ impl Model {
                 Err(e) => {
                     tracing::warn!(error = %e, "event feed interrupted; resuming");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(RESUME_BACKOFF_MAX);
                 }
             }
         }
@@ -180,21 +185,33 @@ impl Model {
         stream_name: &str,
         connects: &mut watch::Receiver<u64>,
     ) -> Result<(), String> {
-        let stream = js
-            .get_stream(stream_name)
+        // Resuming must be quick and persistent: during a JetStream election some API requests
+        // go unanswered, and every write waits (read-your-writes) until the feed moves again.
+        // So each request gets a short deadline and is retried soon, and only the consumer's
+        // creation is required: the stream's last sequence is a nicety for readiness.
+        let within = |what: &'static str| {
+            move |r: Result<Result<_, _>, _>| match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(format!("{what}: {e}")),
+                Err(_) => Err(format!("{what}: no answer within {RESUME_REQUEST_WAIT:?}")),
+            }
+        };
+        let stream = tokio::time::timeout(RESUME_REQUEST_WAIT, js.get_stream_no_info(stream_name))
             .await
-            .map_err(|e| e.to_string())?;
-        let target = stream
-            .get_info()
-            .await
-            .map_err(|e| e.to_string())?
-            .state
-            .last_sequence;
+            .map_err(|_| format!("stream lookup: no answer within {RESUME_REQUEST_WAIT:?}"))
+            .and_then(|r| r.map_err(|e| format!("stream lookup: {e}")))?;
+        let known = self.known.load(std::sync::atomic::Ordering::Relaxed);
+        let target = match tokio::time::timeout(RESUME_REQUEST_WAIT, stream.get_info()).await {
+            Ok(Ok(info)) => info.state.last_sequence,
+            _ => known,
+        };
         let start = self.applied() + 1;
         if self.applied() >= target {
             self.set_health(Health::Live);
         }
-        let mut messages = events_from(&stream, start).await?;
+        let mut messages = within("consumer")(
+            tokio::time::timeout(RESUME_REQUEST_WAIT, events_from(&stream, start)).await,
+        )?;
         // A consumer whose server lost leadership can go quiet without an error: if events are
         // known to exist beyond what is applied and nothing arrives, start a new one.
         let mut watchdog = tokio::time::interval(STALL_CHECK);
@@ -243,8 +260,8 @@ impl Model {
 
 /// Every event from `start` on, in stream order (an ordered consumer: recreated by the client
 /// on gaps).
-async fn events_from(
-    stream: &async_nats::jetstream::stream::Stream,
+async fn events_from<I>(
+    stream: &async_nats::jetstream::stream::Stream<I>,
     start: u64,
 ) -> Result<async_nats::jetstream::consumer::pull::Ordered, String> {
     let consumer = stream

@@ -33,7 +33,10 @@ use crate::core::{Actor, Core, CoreError};
 
 /// Largest message a client may send (configs are bounded far lower by `config.max-content-bytes`).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-/// A connection silent this long (SDKs send a health check every ~5 s when idle) is gone.
+/// A connection silent this long (SDKs send a health check every ~5 s when idle) is asked
+/// whether it is still there (ClientDetectionRequest)...
+const PROBE_AFTER: Duration = Duration::from_secs(10);
+/// ...and one silent this long is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(20);
 /// How many pushes may wait for a slow client before further ones are dropped.
 const PUSH_BUFFER: usize = 1024;
@@ -78,6 +81,21 @@ impl Grpc {
             tokio::spawn(self.clone().keep_instances_alive()),
             tokio::spawn(self.clone().sweep_idle()),
         ];
+        // Draining: tell every client to reconnect (elsewhere), then end their streams, so no
+        // SDK waits out a timeout on a node that is going away.
+        let connections = self.connections.clone();
+        let shutdown = async move {
+            shutdown.await;
+            for conn in connections.all() {
+                conn.send(wire::push(
+                    "ConnectResetRequest",
+                    connections.next_push_id(),
+                    "internal",
+                    json!({"serverIp": "", "serverPort": "", "connectionId": conn.id}),
+                ));
+                conn.disconnect();
+            }
+        };
         let result = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(
@@ -305,9 +323,18 @@ impl Grpc {
         loop {
             tick.tick().await;
             for conn in self.connections.all() {
-                if conn.idle_for() > IDLE_LIMIT {
+                let idle = conn.idle_for();
+                if idle > IDLE_LIMIT {
                     tracing::info!(connection = %conn.id, "closing a silent gRPC connection");
                     self.forget(&conn).await;
+                } else if idle > PROBE_AFTER {
+                    // Its answer (any response on the stream) counts as activity.
+                    conn.send(wire::push(
+                        "ClientDetectionRequest",
+                        self.next_push_id(),
+                        "internal",
+                        json!({}),
+                    ));
                 }
             }
         }
