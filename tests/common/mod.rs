@@ -20,19 +20,35 @@ pub fn nats_server_binary() -> PathBuf {
     PathBuf::from("nats-server")
 }
 
+/// Ports come from below the kernel's ephemeral range (32768 and up), so no outbound connection
+/// can take one between the check here and the server's own bind; and from a counter, so two
+/// tests of one binary never pick the same one. (Picking a port the kernel just handed out and
+/// released lost that race on CI: "Address already in use".)
+fn candidate_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let offset = (std::process::id().wrapping_mul(7919) + n) % 11_000;
+    20_000 + offset as u16
+}
+
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = candidate_port();
+        if bindable(port) {
+            return port;
+        }
+    }
 }
 
 /// A free port whose Nacos gRPC neighbour (port + 1000) is free too.
 pub fn http_port() -> u16 {
     loop {
-        let port = free_port();
-        if port <= 64_535 && std::net::TcpListener::bind(("127.0.0.1", port + 1000)).is_ok() {
+        let port = candidate_port();
+        if port + 1000 < 32_768 && bindable(port) && bindable(port + 1000) {
             return port;
         }
     }
