@@ -295,23 +295,7 @@ async fn config_phases(
     nats_url: Option<&str>,
 ) -> Result<(), String> {
     let content: String = "x".repeat(args.content_bytes);
-    // Seed the configs GET reads.
-    for k in 0..args.keys {
-        let form = [
-            ("dataId", format!("bench-{k}")),
-            ("group", "BENCH".into()),
-            ("content", content.clone()),
-        ];
-        let r = http
-            .post(format!("{base}/nacos/v1/cs/configs"))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err(format!("seeding failed: {}", r.status()));
-        }
-    }
+    seed_configs(http, base, "bench-", args.keys, &content).await?;
 
     println!(
         "nacre bench: concurrency {}, {:?} per phase, {} keys, {}-byte content, {} cores",
@@ -1067,21 +1051,7 @@ async fn grpc_phases(
     port: u16,
 ) -> Result<(), String> {
     let content = "x".repeat(args.content_bytes);
-    for k in 0..args.keys {
-        let r = http
-            .post(format!("{base}/nacos/v1/cs/configs"))
-            .form(&[
-                ("dataId", format!("grpc-{k}")),
-                ("group", "BENCH".into()),
-                ("content", content.clone()),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err("seeding configs failed".into());
-        }
-    }
+    seed_configs(http, base, "grpc-", args.keys, &content).await?;
     // One connection per 8 workers, as an application fleet shares few connections per process.
     let mut connections = Vec::new();
     for _ in 0..args.concurrency.div_ceil(8) {
@@ -1202,21 +1172,7 @@ async fn tracing_phases(args: &BenchArgs, http: &reqwest::Client) -> Result<(), 
         let node = start_standalone(args, &env)?;
         wait_ready(http, &node.base).await?;
         let before = spans.load(Ordering::Relaxed);
-        for k in 0..args.keys {
-            let r = http
-                .post(format!("{}/nacos/v1/cs/configs", node.base))
-                .form(&[
-                    ("dataId", format!("t-{k}")),
-                    ("group", "BENCH".into()),
-                    ("content", content.clone()),
-                ])
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !r.status().is_success() {
-                return Err("seeding failed".into());
-            }
-        }
+        seed_configs(http, &node.base, "t-", args.keys, &content).await?;
         let keys = args.keys as u64;
         let (h, b) = (http.clone(), node.base.clone());
         let name: &'static str = match label {
@@ -1253,5 +1209,31 @@ async fn tracing_phases(args: &BenchArgs, http: &reqwest::Client) -> Result<(), 
         );
     }
     server.abort();
+    Ok(())
+}
+
+/// Publishes `keys` configs `<prefix><k>` in group BENCH, for the read phases.
+async fn seed_configs(
+    http: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    keys: usize,
+    content: &str,
+) -> Result<(), String> {
+    for k in 0..keys {
+        let r = http
+            .post(format!("{base}/nacos/v1/cs/configs"))
+            .form(&[
+                ("dataId", format!("{prefix}{k}")),
+                ("group", "BENCH".into()),
+                ("content", content.to_owned()),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("seeding configs failed: {}", r.status()));
+        }
+    }
     Ok(())
 }

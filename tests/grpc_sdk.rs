@@ -46,6 +46,37 @@ impl NamingEventListener for Pushes {
     }
 }
 
+/// A naming client (the official SDK) subscribed to `service`, and the pushes it receives.
+async fn subscriber(
+    n: &Nacre,
+    namespace: &str,
+    cache: &std::path::Path,
+    service: &str,
+) -> (
+    nacos_sdk::api::naming::NamingService,
+    mpsc::UnboundedReceiver<Vec<(String, i32)>>,
+) {
+    let consumer = NamingServiceBuilder::new(props(n, namespace, cache))
+        .build()
+        .await
+        .unwrap();
+    let (tx, pushes) = mpsc::unbounded_channel();
+    consumer
+        .subscribe(service.into(), None, vec![], Arc::new(Pushes(tx)))
+        .await
+        .unwrap();
+    (consumer, pushes)
+}
+
+/// A plain channel to a node's gRPC port.
+async fn channel(n: &Nacre) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", n.port + 1000))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 fn instance(ip: &str, port: i32) -> ServiceInstance {
     ServiceInstance {
         ip: ip.into(),
@@ -177,15 +208,7 @@ async fn the_rust_sdk_registers_lists_subscribes_and_sees_deregistrations() {
         .build()
         .await
         .unwrap();
-    let consumer = NamingServiceBuilder::new(props(&n, "public", cache.path()))
-        .build()
-        .await
-        .unwrap();
-    let (tx, mut pushes) = mpsc::unbounded_channel();
-    consumer
-        .subscribe("orders".into(), None, vec![], Arc::new(Pushes(tx)))
-        .await
-        .unwrap();
+    let (consumer, mut pushes) = subscriber(&n, "public", cache.path(), "orders").await;
 
     provider
         .batch_register_instance(
@@ -271,12 +294,7 @@ struct RawClient {
 
 /// A connection set up as an SDK does it: the bi-stream first, then the setup request.
 async fn raw_client(n: &Nacre) -> RawClient {
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", n.port + 1000))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+    let channel = channel(n).await;
     let mut unary = RequestClient::new(channel.clone());
     let (tx, rx) = mpsc::channel(8);
     let mut stream = BiRequestStreamClient::new(channel);
@@ -322,12 +340,7 @@ async fn raw_client(n: &Nacre) -> RawClient {
 async fn protocol_errors_are_nacos_error_responses() {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", n.port + 1000))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+    let channel = channel(&n).await;
     let mut fresh = RequestClient::new(channel);
     // Before setup: ServerCheck works, anything else is UN_REGISTER (clients then reconnect).
     let (kind, check) = body_of(
@@ -451,15 +464,7 @@ async fn a_closed_connection_takes_its_instances_and_subscribers_hear_it() {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let cache = tempfile::tempdir().unwrap();
-    let consumer = NamingServiceBuilder::new(props(&n, "", cache.path()))
-        .build()
-        .await
-        .unwrap();
-    let (tx, mut pushes) = mpsc::unbounded_channel();
-    consumer
-        .subscribe("billing".into(), None, vec![], Arc::new(Pushes(tx)))
-        .await
-        .unwrap();
+    let (_consumer, mut pushes) = subscriber(&n, "", cache.path(), "billing").await;
 
     let mut c = raw_client(&n).await;
     let register = |port: u16| {

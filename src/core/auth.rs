@@ -150,10 +150,6 @@ impl Core {
             .unwrap_or(false)
     }
 
-    pub fn auth_state(&self) -> AuthState {
-        self.model.read().auth.clone()
-    }
-
     /// Creates a user; a conflict if it exists (compare-and-set on its subject).
     pub async fn create_user(
         &self,

@@ -501,7 +501,7 @@ impl Core {
                     .collect();
                 let last = self.log.append_batch(&items, at).await?;
                 self.applied_here(last).await;
-                let first = last + 1 - items.len() as u64;
+                let first = (last + 1).saturating_sub(items.len() as u64);
                 return Ok(keys().zip(first..).collect());
             }
             (_, at) => {

@@ -221,10 +221,11 @@ impl Grpc {
             }
             _ => vec![Need::Namespace(body.text("namespace"), Action::Read)],
         };
-        let auth = self.core.model.read().auth.clone();
+        // Decided under the read lock (no await here): no copy of the auth state per request.
+        let state = self.core.model.read();
         let mut user = None;
         for need in needs.iter().chain(std::iter::once(&Need::Authenticated)) {
-            match self.core.access.check(&auth, token, need) {
+            match self.core.access.check(&state.auth, token, need) {
                 Ok(u) => user = u.or(user),
                 Err(Denied::Unauthenticated(why)) => return Err(why),
                 Err(Denied::Forbidden) => return Err("authorization failed!"),
