@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::core::auth::{Action, AuthState};
+use crate::core::auth::{Action, AuthState, Resource};
 use crate::settings::AuthSettings;
 
 /// What a request needs.
@@ -18,7 +18,10 @@ pub enum Need {
     Open,
     /// Any valid token.
     Authenticated,
-    Namespace(String, Action),
+    /// An action on a config or service (or a whole group or namespace of them).
+    Resource(Resource, Action),
+    /// The named user themself (changing their own password), or an admin.
+    UserOrAdmin(String),
     Admin,
 }
 
@@ -115,7 +118,8 @@ impl Access {
         }
         let allowed = match need {
             Need::Open | Need::Authenticated => true,
-            Need::Namespace(namespace, action) => auth.allows(&user, namespace, *action),
+            Need::Resource(resource, action) => auth.allows(&user, resource, *action),
+            Need::UserOrAdmin(named) => *named == user || auth.is_admin(&user),
             Need::Admin => auth.is_admin(&user),
         };
         if allowed {
@@ -125,21 +129,11 @@ impl Access {
         }
     }
 
-    /// Consul's side: the management token, or a Nacos token of an admin.
-    pub fn consul_allows(&self, auth: &AuthState, token: Option<&str>) -> bool {
-        if !self.enabled {
-            return true;
-        }
-        match token.filter(|t| !t.is_empty()) {
-            None => false,
-            Some(t)
-                if !self.consul_management_token.is_empty()
-                    && t == self.consul_management_token =>
-            {
-                true
-            }
-            Some(t) => self.check(auth, Some(t), &Need::Admin).is_ok(),
-        }
+    /// Whether `token` is the Consul management token from the settings.
+    pub fn is_consul_management_token(&self, token: &str) -> bool {
+        !self.consul_management_token.is_empty()
+            && crate::core::acl::secret_hash(token)
+                == crate::core::acl::secret_hash(&self.consul_management_token)
     }
 
     /// Whether `username` from `source` may try to log in now.

@@ -389,7 +389,7 @@ async fn every_write_path_needs_write_permission_on_its_namespace() {
     let history: Value = serde_json::from_str(&history).unwrap();
     assert_eq!(history["pageItems"][0]["srcUser"], "dev", "{history}");
 
-    // Consul: default deny; the management token (or an admin's token) passes.
+    // Consul: default deny; the management token passes; a Nacos token is no Consul token.
     let kv = |token: Option<&str>| {
         let mut r = http().put(n.consul("/v1/kv/guarded")).body("v");
         if let Some(t) = token {
@@ -400,15 +400,16 @@ async fn every_write_path_needs_write_permission_on_its_namespace() {
     assert_eq!(kv(None).await, 403);
     assert_eq!(kv(Some(&dev)).await, 403);
     assert_eq!(kv(Some("consul-management-token")).await, 200);
-    assert_eq!(kv(Some(&admin)).await, 200);
+    assert_eq!(kv(Some(&admin)).await, 403);
     let txn = http()
         .put(n.consul("/v1/txn"))
-        .body("[]")
+        .body(r#"[{"KV": {"Verb": "set", "Key": "guarded", "Value": "eA=="}}]"#)
         .send()
         .await
         .unwrap();
-    assert_eq!(txn.status(), 403);
-    assert_eq!(txn.text().await.unwrap(), "Permission denied");
+    assert_eq!(txn.status(), 409);
+    let txn: Value = txn.json().await.unwrap();
+    assert_eq!(txn["Errors"][0]["What"], "Permission denied");
     let register = http()
         .put(n.consul("/v1/agent/service/register?token=nope"))
         .body(r#"{"Name":"x"}"#)
@@ -424,7 +425,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
     use nacre::grpc::proto::request_client::RequestClient;
     let nats = NatsServer::start();
     let n = Nacre::external_with(&nats, &auth_env(&[])).await;
-    let (_, dev, viewer) = setup(&n).await;
+    let (admin, dev, viewer) = setup(&n).await;
     let channel =
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", n.port + 1000))
             .unwrap()
@@ -443,11 +444,12 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
         .await
         .unwrap();
     let mut unary = RequestClient::new(channel);
-    let mut answer = async |token: Option<&str>| -> Value {
+    let mut ask = async |kind: &str, token: Option<&str>| -> Value {
         for _ in 0..50 {
             let mut p = nacre::grpc::wire::payload(
-                "ConfigPublishRequest",
-                &json!({"dataId": "grpc", "group": "G", "tenant": "dev", "content": "x"}),
+                kind,
+                &json!({"dataId": "grpc", "group": "G", "tenant": "dev", "content": "x",
+                        "namespace": "dev", "serviceName": "s", "groupName": "G"}),
             );
             if let (Some(t), Some(m)) = (token, p.metadata.as_mut()) {
                 m.headers.insert("accessToken".into(), t.into());
@@ -461,9 +463,22 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
         }
         panic!("the connection was never set up");
     };
-    assert_eq!(answer(None).await["errorCode"], 403);
-    assert_eq!(answer(Some(&viewer)).await["errorCode"], 403);
-    assert_eq!(answer(Some(&dev)).await["errorCode"], 0);
+    let publish = "ConfigPublishRequest";
+    assert_eq!(ask(publish, None).await["errorCode"], 403);
+    assert_eq!(ask(publish, Some(&viewer)).await["errorCode"], 403);
+    assert_eq!(ask(publish, Some(&dev)).await["errorCode"], 0);
+    // Every request type the server handles, enumerated from the server itself: anonymous
+    // callers are refused all but the health check; an admin passes all.
+    for kind in nacre::grpc::HANDLED {
+        let anonymous = ask(kind, None).await;
+        if *kind == "HealthCheckRequest" {
+            assert_eq!(anonymous["errorCode"], 0, "{kind}: {anonymous}");
+        } else {
+            assert_eq!(anonymous["errorCode"], 403, "{kind}: {anonymous}");
+        }
+        let as_admin = ask(kind, Some(&admin)).await;
+        assert_ne!(as_admin["errorCode"], 403, "{kind}: {as_admin}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -586,4 +601,283 @@ async fn the_python_sdk_logs_in_and_a_wrong_password_fails_cleanly() {
     let (ok, output) = run("wrong-password").await.unwrap();
     assert!(!ok, "a wrong password must fail: {output}");
     assert!(!output.contains("logged in: ok"), "{output}");
+}
+
+/// A route pattern made concrete: every `{param}` and `{*rest}` becomes `x`.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|part| if part.starts_with('{') { "x" } else { part })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every route every HTTP adapter serves, enumerated from the routers themselves, so a route added
+/// without a rule fails here: anonymous callers are refused everything but the open routes, a
+/// caller who may only read namespace `dev` is refused every write in it, an admin passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_every_adapter_refuses_callers_without_the_right() {
+    use reqwest::Method as M;
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
+    let (admin, _dev, viewer) = setup(&n).await;
+    let consul_reader = consul_token(&n, r#"key_prefix "" { policy = "read" } service_prefix "" { policy = "read" } node_prefix "" { policy = "read" } session_prefix "" { policy = "read" } agent_prefix "" { policy = "read" }"#).await;
+    let open = [
+        "/nacos/v1/auth/login",
+        "/nacos/v1/auth/users/login",
+        "/nacos/v3/auth/user/login",
+        "/nacos/v1/auth/users/admin",
+        "/nacos/v3/auth/user/admin",
+        "/nacos/v1/console/health/liveness",
+        "/nacos/v1/console/health/readiness",
+        "/nacos/v2/console/health/liveness",
+        "/nacos/v2/console/health/readiness",
+        "/nacos/v3/console/health/liveness",
+        "/nacos/v3/console/health/readiness",
+        "/nacos/v3/admin/core/state/liveness",
+        "/nacos/v3/admin/core/state/readiness",
+        "/health/live",
+        "/health/ready",
+        "/nacos/v1/ns/operator/metrics",
+        "/nacos/metrics",
+        "/metrics",
+        "/v1/status/leader",
+        "/v1/status/peers",
+        "/v1/catalog/datacenters",
+        "/v1/acl/bootstrap",
+        "/v1/acl/token/self",
+    ];
+    let nacos_port = nacre::nacos::routes()
+        .into_iter()
+        .map(|(p, _)| p)
+        .chain(nacre::packages::routes().into_iter().map(|(p, _)| p))
+        .map(|p| (n.url(&concrete(p)), p, admin.clone(), viewer.clone()));
+    let consul_port = nacre::consul::routes().into_iter().map(|(p, _)| {
+        (
+            n.consul(&concrete(p)),
+            p,
+            "consul-management-token".to_owned(),
+            consul_reader.clone(),
+        )
+    });
+    let send_for_body = |method: M, url: &str, token: Option<&str>| {
+        let mut request = http().request(method, url).query(&[
+            ("namespaceId", "dev"),
+            ("tenant", "dev"),
+            ("namespace", "dev"),
+        ]);
+        if let Some(t) = token {
+            request = request.bearer_auth(t).header("X-Consul-Token", t);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let send = |method: M, url: &str, token: Option<&str>| {
+        let sent = send_for_body(method, url, token);
+        async move { sent.await.0 }
+    };
+    let mut served = 0;
+    for (url, pattern, admin, reader) in nacos_port.chain(consul_port) {
+        for method in [M::GET, M::POST, M::PUT, M::DELETE] {
+            let what = format!("{method} {pattern}");
+            let as_admin = send(method.clone(), &url, Some(&admin)).await;
+            if as_admin == 405 {
+                continue; // not a method this route serves
+            }
+            served += 1;
+            if open.contains(&pattern) {
+                continue;
+            }
+            assert_ne!(as_admin, 403, "an admin is let through {what}");
+            // A transaction is checked per operation: tests/consul_acl.rs covers it.
+            if pattern == "/v1/txn" {
+                continue;
+            }
+            let (status, body) = send_for_body(method.clone(), &url, None).await;
+            // Consul filters what a token may not read: an anonymous read may answer nothing.
+            let consul_read_of_nothing = method == M::GET
+                && pattern.starts_with("/v1/")
+                && (status == 400
+                    || status == 404
+                    || ["[]", "{}", "null", ""].contains(&body.trim()));
+            assert!(
+                status == 403 || consul_read_of_nothing,
+                "anonymous {what}: {status} {body}"
+            );
+            // The long-polling listener only reads.
+            if method != M::GET && pattern != "/nacos/v1/cs/configs/listener" {
+                assert_eq!(
+                    send(method.clone(), &url, Some(&reader)).await,
+                    403,
+                    "a reader writing {what}"
+                );
+            }
+        }
+    }
+    assert!(served > 100, "only {served} routes and methods were found");
+}
+
+/// A Consul token whose one policy has these rules (made with the management token).
+async fn consul_token(n: &Nacre, rules: &str) -> String {
+    let management = "consul-management-token";
+    let policy: Value = http()
+        .put(n.consul("/v1/acl/policy"))
+        .header("X-Consul-Token", management)
+        .json(&json!({"Name": format!("p-{}", uuid::Uuid::new_v4().simple()), "Rules": rules}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = policy["ID"].as_str().expect("a policy ID").to_owned();
+    let token: Value = http()
+        .put(n.consul("/v1/acl/token"))
+        .header("X-Consul-Token", management)
+        .json(&json!({"Description": "test", "Policies": [{"ID": id}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["SecretID"].as_str().expect("a SecretID").to_owned()
+}
+
+/// The v3 user, role and permission API (the `{code, message, data}` result), and grants
+/// narrower than a namespace: one group of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v3_user_management_and_grants_to_one_group() {
+    use reqwest::Method as M;
+    let nats = NatsServer::start();
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
+    let (status, body) = form(M::POST, n.url("/nacos/v3/auth/user/admin"), None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let generated: Value = serde_json::from_str(&body).unwrap();
+    let password = generated["data"]["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 16, "a generated password: {body}");
+    let admin = token(&n, "nacos", &password).await;
+
+    let admin_call = |method: M, path: &'static str, params: Vec<(&'static str, &'static str)>| {
+        let (url, admin) = (n.url(path), admin.clone());
+        async move {
+            let (status, body) = form(method, url, Some(&admin), &params).await;
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body)),
+            )
+        }
+    };
+    let (status, created) = admin_call(
+        M::POST,
+        "/nacos/v3/auth/user",
+        vec![("username", "payer"), ("password", "payer-password")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        created,
+        json!({"code": 0, "message": "success", "data": "create user ok!"})
+    );
+    let (_, list) = admin_call(
+        M::GET,
+        "/nacos/v3/auth/user/list",
+        vec![("username", "pay"), ("search", "blur")],
+    )
+    .await;
+    assert_eq!(list["data"]["totalCount"], 1, "{list}");
+    assert_eq!(list["data"]["pageItems"][0]["username"], "payer");
+    let (status, _) = admin_call(
+        M::POST,
+        "/nacos/v3/auth/role",
+        vec![("role", "payments"), ("username", "payer")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, granted) = admin_call(
+        M::POST,
+        "/nacos/v3/auth/permission",
+        vec![
+            ("role", "payments"),
+            ("resource", "public:PAY:*"),
+            ("action", "rw"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &granted["data"]),
+        (200, &json!("add permission ok!"))
+    );
+    let (_, perms) = admin_call(
+        M::GET,
+        "/nacos/v3/auth/permission/list",
+        vec![("role", "payments")],
+    )
+    .await;
+    assert_eq!(
+        perms["data"]["pageItems"][0]["resource"], "public:PAY:*",
+        "{perms}"
+    );
+
+    // The grant covers group PAY of the public namespace, and nothing else.
+    let payer = {
+        let r = http()
+            .post(n.url("/nacos/v3/auth/user/login"))
+            .form(&[("username", "payer"), ("password", "payer-password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let write = |group: &'static str| {
+        let (url, payer) = (n.url("/nacos/v2/cs/config"), payer.clone());
+        async move {
+            form(
+                M::POST,
+                url,
+                Some(&payer),
+                &[("dataId", "db.yaml"), ("group", group), ("content", "x")],
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(write("PAY").await, 200);
+    assert_eq!(write("OPS").await, 403);
+
+    // Users change their own password, nobody else's; the admin cannot be deleted.
+    let own = form(
+        M::PUT,
+        n.url("/nacos/v3/auth/user"),
+        Some(&payer),
+        &[("username", "payer"), ("newPassword", "payer-password-2")],
+    )
+    .await;
+    assert_eq!(own.0, 200, "{}", own.1);
+    let other = form(
+        M::PUT,
+        n.url("/nacos/v3/auth/user"),
+        Some(&payer),
+        &[("username", "nacos"), ("newPassword", "takeover-password")],
+    )
+    .await;
+    assert_eq!(other.0, 403);
+    let (status, refused) = admin_call(
+        M::DELETE,
+        "/nacos/v3/auth/user",
+        vec![("username", "nacos")],
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        login(&n, "nacos", &password).await.0,
+        200,
+        "the admin is still there"
+    );
 }

@@ -142,7 +142,17 @@ async fn nacre_runs_on_a_tls_and_password_secured_nats_with_least_privilege() {
     // An outside reader sees the events, read-only.
     let reader = reader(&pki, nats.port).await;
     let mut events = reader.subscribe("nacre.evt.cfg.>").await.unwrap();
+    let mut everything = reader.subscribe("nacre.evt.>").await.unwrap();
     reader.flush().await.unwrap();
+
+    // Credential events (a bcrypt hash here) are not exported to readers.
+    let admin = http()
+        .post(n.url("/nacos/v1/auth/users/admin"))
+        .form(&[("password", "admin-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
 
     // Every kind of write works under the restricted user: configs, naming, Consul KV, packages.
     publish(&n, "secured", "G", "v1").await;
@@ -191,6 +201,15 @@ async fn nacre_runs_on_a_tls_and_password_secured_nats_with_least_privilege() {
         event.subject.starts_with("nacre.evt.cfg."),
         "{}",
         event.subject
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), everything.next())
+        .await
+        .expect("the reader receives events")
+        .unwrap();
+    assert!(
+        first.subject.starts_with("nacre.evt.cfg."),
+        "the user event must not reach readers, got {}",
+        first.subject
     );
     // It can write nothing: its publishes are refused by the server's permissions.
     let before = get_config(&n, "secured", "G", "").await;

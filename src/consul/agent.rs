@@ -7,30 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::fields::{Fields, bad};
+use super::fields::{Fields, bad, body_fields};
 use super::kv::actor;
-use super::{ConsulError, ConsulState, Query};
+use super::{ConsulError, ConsulState, Query, authorizer};
+use crate::core::acl::{Authorizer, Need, Scope};
 use crate::core::checks::{AgentService, CheckDef, Registration};
-
-pub(super) async fn body_fields(request: Request) -> Result<Fields, ConsulError> {
-    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
-        .await
-        .map_err(|_| {
-            ConsulError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large".into(),
-            )
-        })?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Fields(Map::new()));
-    }
-    // Clients send JSON without a Content-Type: read the body as JSON regardless.
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => Ok(Fields(m)),
-        Ok(_) => Err(bad("Request decode failed: expected a JSON object".into())),
-        Err(e) => Err(bad(format!("Request decode failed: {e}"))),
-    }
-}
 
 fn check_def(f: &Fields, default_id: String) -> Result<CheckDef, ConsulError> {
     for unsupported in [
@@ -106,7 +87,11 @@ pub async fn register(
     request: Request,
 ) -> Result<Response, ConsulError> {
     let actor = actor(&request);
+    let acl = authorizer(&request);
     let f = body_fields(request).await?;
+    // The permission first: a refused caller learns nothing from validation.
+    let name = f.text("Name")?;
+    may_write_service(&s, &acl, &f.text("ID")?, &name)?;
     let mut definitions = Vec::new();
     if let Some(c) = f.object("Check")? {
         definitions.push(c);
@@ -132,6 +117,58 @@ pub async fn register(
     })?;
     s.core.consul_register(&actor, registration).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// Registering needs `service:write` on the name, and on the name of a service it replaces.
+pub(super) fn may_write_service(
+    s: &ConsulState,
+    acl: &Authorizer,
+    id: &str,
+    name: &str,
+) -> Result<(), ConsulError> {
+    acl.check(Scope::Service, name, Need::Write)
+        .map_err(ConsulError::denied)?;
+    if let Some(existing) = s.core.agent_service(if id.is_empty() { name } else { id }) {
+        acl.check(Scope::Service, &existing.service.service, Need::Write)
+            .map_err(ConsulError::denied)?;
+    }
+    Ok(())
+}
+
+/// Changing a service by ID needs `service:write` on its name (on the ID when it is unknown,
+/// so the refusal does not depend on what exists).
+pub(super) fn may_change_service(
+    s: &ConsulState,
+    acl: &Authorizer,
+    id: &str,
+) -> Result<(), ConsulError> {
+    let name = s
+        .core
+        .agent_service(id)
+        .map_or_else(|| id.to_owned(), |a| a.service.service);
+    acl.check(Scope::Service, &name, Need::Write)
+        .map_err(ConsulError::denied)
+}
+
+/// Updating a check needs `service:write` on its service; a check of no service is the node's.
+fn may_update_check(s: &ConsulState, request: &Request, id: &str) -> Result<(), ConsulError> {
+    let acl = authorizer(request);
+    let owner = s
+        .core
+        .agent_services()
+        .into_iter()
+        .find(|a| a.checks.iter().any(|c| c.id == id));
+    match owner {
+        Some(a) => acl.check(Scope::Service, &a.service.service, Need::Write),
+        None => acl.check(Scope::Node, &crate::settings::hostname(), Need::Write),
+    }
+    .map_err(ConsulError::denied)
+}
+
+/// The services a request's token may read.
+fn readable(request: &Request) -> impl Fn(&&AgentService) -> bool {
+    let acl = authorizer(request);
+    move |a| acl.allows(Scope::Service, &a.service.service, Need::Read)
 }
 
 /// `Checks`: a list of check objects.
@@ -229,6 +266,7 @@ pub async fn deregister(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ConsulError> {
+    may_change_service(&s, &authorizer(&request), &id)?;
     s.core.consul_deregister(&actor(&request), &id).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -263,12 +301,13 @@ pub fn checks_json(a: &AgentService, node: &str) -> Vec<Value> {
         .collect()
 }
 
-pub async fn services(State(s): State<ConsulState>) -> Response {
+pub async fn services(State(s): State<ConsulState>, request: Request) -> Response {
     let dc = s.datacenter();
     let map: Map<String, Value> = s
         .core
         .agent_services()
         .iter()
+        .filter(readable(&request))
         .map(|a| (a.id.clone(), service_json(a, &dc)))
         .collect();
     axum::Json(Value::Object(map)).into_response()
@@ -277,20 +316,25 @@ pub async fn services(State(s): State<ConsulState>) -> Response {
 pub async fn service(
     State(s): State<ConsulState>,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ConsulError> {
     let a = s
         .core
         .agent_service(&id)
         .ok_or_else(|| ConsulError(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
+    authorizer(&request)
+        .check(Scope::Service, &a.service.service, Need::Read)
+        .map_err(ConsulError::denied)?;
     Ok(axum::Json(service_json(&a, &s.datacenter())).into_response())
 }
 
-pub async fn checks(State(s): State<ConsulState>) -> Response {
+pub async fn checks(State(s): State<ConsulState>, request: Request) -> Response {
     let node = crate::settings::hostname();
     let map: Map<String, Value> = s
         .core
         .agent_services()
         .iter()
+        .filter(readable(&request))
         .filter(|a| !a.checks.is_empty())
         .flat_map(|a| checks_json(a, &node))
         .filter_map(|c| Some((c["CheckID"].as_str()?.to_owned(), c)))
@@ -304,6 +348,7 @@ pub async fn ttl(
     Path((verb, id)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ConsulError> {
+    may_update_check(&s, &request, &id)?;
     let status = match verb.as_str() {
         "pass" => "passing",
         "warn" => "warning",
@@ -326,6 +371,7 @@ pub async fn update(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ConsulError> {
+    may_update_check(&s, &request, &id)?;
     let actor = actor(&request);
     let f = body_fields(request).await?;
     let status = f.text("Status")?;

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::agent::{checks_json, service_json};
-use super::{ConsulError, ConsulState, Query, block_until, index_headers};
+use super::{ConsulError, ConsulState, Query, authorizer, block_until, index_headers};
 use crate::core::Core;
+use crate::core::acl::{Need, Scope};
 use crate::core::checks::{AgentService, CheckDef};
 use crate::core::registry::{DEFAULT_GROUP, ServiceKey};
 use crate::core::state::{Change, PUBLIC_NAMESPACE};
@@ -41,6 +42,15 @@ async fn block(core: &Core, service: Option<&ServiceKey>, q: &Query) -> Result<u
         block_until(core, index, q.wait()?, relevant, || index_of(core, service)).await;
     }
     Ok(index_of(core, service))
+}
+
+/// A service's instances, or none where the token may not read the service (Consul filters).
+fn readable_instances(core: &Core, request: &Request, name: &str) -> Vec<AgentService> {
+    if authorizer(request).allows(Scope::Service, name, Need::Read) {
+        instances(core, name)
+    } else {
+        Vec::new()
+    }
 }
 
 fn instances(core: &Core, name: &str) -> Vec<AgentService> {
@@ -83,7 +93,7 @@ pub async fn health_service(
     let node = node_json(&s);
     let node_name = node["Node"].as_str().unwrap_or("").to_owned();
     let dc = s.datacenter();
-    let entries: Vec<Value> = instances(&s.core, &name)
+    let entries: Vec<Value> = readable_instances(&s.core, &request, &name)
         .iter()
         .filter(|a| !q.has("passing") || a.passing())
         .filter(|a| q.get("tag").is_none_or(|t| a.tags.iter().any(|x| x == t)))
@@ -110,7 +120,7 @@ pub async fn health_checks(
     let q = Query::parse(request.uri().query());
     let index = block(&s.core, Some(&key(&name)), &q).await?;
     let node = crate::settings::hostname();
-    let checks: Vec<Value> = instances(&s.core, &name)
+    let checks: Vec<Value> = readable_instances(&s.core, &request, &name)
         .iter()
         .flat_map(|a| checks_json(a, &node))
         .collect();
@@ -121,7 +131,9 @@ pub async fn health_checks(
 pub async fn health_state(
     State(s): State<ConsulState>,
     Path(state): Path<String>,
+    request: Request,
 ) -> Result<Response, ConsulError> {
+    let acl = authorizer(&request);
     if !matches!(state.as_str(), "any" | "passing" | "warning" | "critical") {
         return Err(ConsulError(
             StatusCode::BAD_REQUEST,
@@ -133,6 +145,7 @@ pub async fn health_state(
         .core
         .agent_services()
         .iter()
+        .filter(|a| acl.allows(Scope::Service, &a.service.service, Need::Read))
         .flat_map(|a| checks_json(a, &node))
         .filter(|c| state == "any" || c["Status"] == state.as_str())
         .collect();
@@ -146,6 +159,7 @@ pub async fn catalog_services(
 ) -> Result<Response, ConsulError> {
     let q = Query::parse(request.uri().query());
     let index = block(&s.core, None, &q).await?;
+    let acl = authorizer(&request);
     let names: Vec<String> = {
         let state = s.core.model.read();
         state
@@ -155,6 +169,7 @@ pub async fn catalog_services(
                 e.visible() && e.key.namespace == PUBLIC_NAMESPACE && e.key.group == DEFAULT_GROUP
             })
             .map(|e| e.key.service.clone())
+            .filter(|name| acl.allows(Scope::Service, name, Need::Read))
             .collect()
     };
     let mut out = BTreeMap::new();
@@ -180,7 +195,7 @@ pub async fn catalog_service(
     let q = Query::parse(request.uri().query());
     let index = block(&s.core, Some(&key(&name)), &q).await?;
     let node = node_json(&s);
-    let entries: Vec<Value> = instances(&s.core, &name)
+    let entries: Vec<Value> = readable_instances(&s.core, &request, &name)
         .iter()
         .filter(|a| q.get("tag").is_none_or(|t| a.tags.iter().any(|x| x == t)))
         .map(|a| {
@@ -200,16 +215,23 @@ pub async fn datacenters(State(s): State<ConsulState>) -> Response {
     axum::Json(vec![s.datacenter()]).into_response()
 }
 
-pub async fn nodes(State(s): State<ConsulState>) -> Response {
-    with_index(json!([node_json(&s)]), index_of(&s.core, None))
+pub async fn nodes(State(s): State<ConsulState>, request: Request) -> Response {
+    let node = node_json(&s);
+    let shown = node["Node"]
+        .as_str()
+        .is_some_and(|n| authorizer(&request).allows(Scope::Node, n, Need::Read));
+    let nodes = if shown { vec![node] } else { Vec::new() };
+    with_index(Value::from(nodes), index_of(&s.core, None))
 }
 
 pub async fn node(
     State(s): State<ConsulState>,
     Path(name): Path<String>,
+    request: Request,
 ) -> Result<Response, ConsulError> {
+    let acl = authorizer(&request);
     let node = node_json(&s);
-    if node["Node"] != name.as_str() {
+    if node["Node"] != name.as_str() || !acl.allows(Scope::Node, &name, Need::Read) {
         return Err(ConsulError(
             StatusCode::NOT_FOUND,
             format!("Node not found: {name}"),
@@ -220,6 +242,7 @@ pub async fn node(
         .core
         .agent_services()
         .iter()
+        .filter(|a| acl.allows(Scope::Service, &a.service.service, Need::Read))
         .map(|a| (a.id.clone(), service_json(a, &dc)))
         .collect();
     Ok(with_index(
@@ -235,10 +258,15 @@ pub async fn register(
     request: Request,
 ) -> Result<Response, ConsulError> {
     let actor = super::kv::actor(&request);
-    let f = super::agent::body_fields(request).await?;
+    let acl = authorizer(&request);
+    let f = super::fields::body_fields(request).await?;
     let Some(service) = f.object("Service")? else {
+        // Only the node: Nacre's catalog has one node, itself, so nothing changes.
+        acl.check(Scope::Node, &f.text("Node")?, Need::Write)
+            .map_err(ConsulError::denied)?;
         return Ok(axum::Json(true).into_response());
     };
+    super::agent::may_write_service(&s, &acl, &service.text("ID")?, &service.text("Service")?)?;
     let node_address = match f.text("Address")? {
         a if a.is_empty() => s.host(),
         a => a,
@@ -285,15 +313,23 @@ pub async fn deregister(
     request: Request,
 ) -> Result<Response, ConsulError> {
     let actor = super::kv::actor(&request);
-    let f = super::agent::body_fields(request).await?;
+    let acl = authorizer(&request);
+    let f = super::fields::body_fields(request).await?;
     let node = f.text("Node")?;
+    let service_id = f.text("ServiceID")?;
+    // The permission first: a refused caller learns nothing from validation.
+    if service_id.is_empty() {
+        acl.check(Scope::Node, &node, Need::Write)
+            .map_err(ConsulError::denied)?;
+    } else {
+        super::agent::may_change_service(&s, &acl, &service_id)?;
+    }
     if node.is_empty() {
         return Err(ConsulError(
             StatusCode::BAD_REQUEST,
             "Must provide node".into(),
         ));
     }
-    let service_id = f.text("ServiceID")?;
     if !f.text("CheckID")?.is_empty() && service_id.is_empty() {
         return Err(ConsulError(
             StatusCode::BAD_REQUEST,

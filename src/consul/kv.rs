@@ -7,7 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{ConsulError, ConsulState, Query, block_until, index_headers};
+use super::{ConsulError, ConsulState, Query, authorizer, block_until, index_headers};
+use crate::core::acl::{Need, Scope};
 use crate::core::kv::{KvEntry, LockOp, MAX_VALUE_BYTES};
 use crate::core::state::Change;
 use crate::core::{Actor, Core};
@@ -60,6 +61,13 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     let q = Query::parse(request.uri().query());
     let keys_only = q.has("keys");
     let prefix = q.has("recurse") || keys_only;
+    let acl = authorizer(&request);
+    if !prefix {
+        acl.check(Scope::Key, &key, Need::Read)
+            .map_err(ConsulError::denied)?;
+    }
+    // A listing shows only the keys the token may read.
+    let readable = |e: &KvEntry| acl.allows(Scope::Key, &e.key, Need::Read);
     if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
         let relevant = |c: &Change| match c {
             Change::Kv(keys) => keys.iter().any(|k| {
@@ -80,10 +88,13 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     let mut response = if keys_only {
         let separator = q.get("separator");
         let mut keys: Vec<String> = Vec::new();
-        for e in s.core.kv_list(&key) {
-            let rest = &e.key[key.len()..];
-            let shown = match separator.and_then(|sep| rest.find(sep).map(|at| at + sep.len())) {
-                Some(end) => format!("{key}{}", &rest[..end]),
+        for e in s.core.kv_list(&key).iter().filter(|&e| readable(e)) {
+            let rest = e.key.strip_prefix(key.as_str()).unwrap_or_default();
+            let shown = match separator
+                .and_then(|sep| rest.find(sep).map(|at| at + sep.len()))
+                .and_then(|end| rest.get(..end))
+            {
+                Some(head) => format!("{key}{head}"),
                 None => e.key.clone(),
             };
             if keys.last() != Some(&shown) {
@@ -96,7 +107,8 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
             axum::Json(keys).into_response()
         }
     } else if prefix {
-        let entries = s.core.kv_list(&key);
+        let mut entries = s.core.kv_list(&key);
+        entries.retain(readable);
         if entries.is_empty() {
             StatusCode::NOT_FOUND.into_response()
         } else {
@@ -146,6 +158,9 @@ pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Respo
     };
     let flags = q.number("flags")?.unwrap_or(0);
     let cas = q.number("cas")?;
+    authorizer(&request)
+        .check(Scope::Key, &key, Need::Write)
+        .map_err(ConsulError::denied)?;
     let actor = actor(&request);
     let body: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await
@@ -166,7 +181,16 @@ pub async fn delete(
     let key = key_of(&request);
     let q = Query::parse(request.uri().query());
     let actor = actor(&request);
+    let acl = authorizer(&request);
     if q.has("recurse") {
+        if !acl.allows_key_write_prefix(&key) {
+            return Err(ConsulError::denied(crate::core::acl::rules::denied(
+                &acl.accessor,
+                "key",
+                Need::Write,
+                Some(&key),
+            )));
+        }
         s.core.kv_delete_tree(&actor, &key).await?;
         return Ok(axum::Json(true).into_response());
     }
@@ -177,5 +201,7 @@ pub async fn delete(
             "Invalid cas: a delete's cas must be greater than 0".into(),
         ));
     }
+    acl.check(Scope::Key, &key, Need::Write)
+        .map_err(ConsulError::denied)?;
     Ok(axum::Json(s.core.kv_delete(&actor, &key, cas).await?).into_response())
 }

@@ -2,6 +2,7 @@
 //! same core as the Nacos adapter. So far: KV with blocking queries and locks, sessions, and the
 //! status/agent routes clients probe first. Errors are Consul's: plain text with its status codes.
 
+pub mod acl;
 pub mod agent;
 pub mod catalog;
 mod fields;
@@ -18,10 +19,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{MethodRouter, get, put};
 use serde_json::json;
 
 use crate::core::Core;
+use crate::core::acl::Authorizer;
 
 #[derive(Clone)]
 pub struct ConsulState {
@@ -30,43 +32,72 @@ pub struct ConsulState {
     pub address: String,
 }
 
+/// Every route of the Consul port: what the router serves and what the access tests enumerate.
+pub fn routes() -> Vec<(&'static str, MethodRouter<ConsulState>)> {
+    vec![
+        ("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete)),
+        (
+            "/v1/kv/{*key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        ),
+        ("/v1/txn", put(txn::txn)),
+        ("/v1/session/create", put(session::create)),
+        ("/v1/session/destroy/{id}", put(session::destroy)),
+        ("/v1/session/info/{id}", get(session::info)),
+        ("/v1/session/list", get(session::list)),
+        ("/v1/session/renew/{id}", put(session::renew)),
+        ("/v1/agent/service/register", put(agent::register)),
+        ("/v1/agent/service/deregister/{id}", put(agent::deregister)),
+        ("/v1/agent/services", get(agent::services)),
+        ("/v1/agent/service/{id}", get(agent::service)),
+        ("/v1/agent/checks", get(agent::checks)),
+        ("/v1/agent/check/update/{id}", put(agent::update)),
+        ("/v1/agent/check/{verb}/{id}", put(agent::ttl)),
+        ("/v1/health/service/{name}", get(catalog::health_service)),
+        ("/v1/health/checks/{name}", get(catalog::health_checks)),
+        ("/v1/health/state/{state}", get(catalog::health_state)),
+        ("/v1/catalog/services", get(catalog::catalog_services)),
+        ("/v1/catalog/service/{name}", get(catalog::catalog_service)),
+        ("/v1/catalog/datacenters", get(catalog::datacenters)),
+        ("/v1/catalog/register", put(catalog::register)),
+        ("/v1/catalog/deregister", put(catalog::deregister)),
+        ("/v1/catalog/nodes", get(catalog::nodes)),
+        ("/v1/catalog/node/{name}", get(catalog::node)),
+        ("/v1/acl/bootstrap", put(acl::bootstrap)),
+        ("/v1/acl/policy", put(acl::create_policy)),
+        ("/v1/acl/policy/name/{name}", get(acl::read_policy_by_name)),
+        (
+            "/v1/acl/policy/{id}",
+            get(acl::read_policy)
+                .put(acl::update_policy)
+                .delete(acl::delete_policy),
+        ),
+        ("/v1/acl/policies", get(acl::list_policies)),
+        ("/v1/acl/token", put(acl::create_token)),
+        ("/v1/acl/token/self", get(acl::read_self)),
+        (
+            "/v1/acl/token/{id}",
+            get(acl::read_token)
+                .put(acl::update_token)
+                .delete(acl::delete_token),
+        ),
+        ("/v1/acl/tokens", get(acl::list_tokens)),
+        ("/v1/status/leader", get(leader)),
+        ("/v1/status/peers", get(peers)),
+        ("/v1/agent/self", get(agent_self)),
+    ]
+}
+
 pub fn router(core: Core, address: String) -> Router {
     let state = ConsulState {
         core: Arc::new(core),
         address,
     };
-    Router::new()
-        .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
-        .route(
-            "/v1/kv/{*key}",
-            get(kv::get).put(kv::put).delete(kv::delete),
-        )
-        .route("/v1/txn", put(txn::txn))
-        .route("/v1/session/create", put(session::create))
-        .route("/v1/session/destroy/{id}", put(session::destroy))
-        .route("/v1/session/info/{id}", get(session::info))
-        .route("/v1/session/list", get(session::list))
-        .route("/v1/session/renew/{id}", put(session::renew))
-        .route("/v1/agent/service/register", put(agent::register))
-        .route("/v1/agent/service/deregister/{id}", put(agent::deregister))
-        .route("/v1/agent/services", get(agent::services))
-        .route("/v1/agent/service/{id}", get(agent::service))
-        .route("/v1/agent/checks", get(agent::checks))
-        .route("/v1/agent/check/update/{id}", put(agent::update))
-        .route("/v1/agent/check/{verb}/{id}", put(agent::ttl))
-        .route("/v1/health/service/{name}", get(catalog::health_service))
-        .route("/v1/health/checks/{name}", get(catalog::health_checks))
-        .route("/v1/health/state/{state}", get(catalog::health_state))
-        .route("/v1/catalog/services", get(catalog::catalog_services))
-        .route("/v1/catalog/service/{name}", get(catalog::catalog_service))
-        .route("/v1/catalog/datacenters", get(catalog::datacenters))
-        .route("/v1/catalog/register", put(catalog::register))
-        .route("/v1/catalog/deregister", put(catalog::deregister))
-        .route("/v1/catalog/nodes", get(catalog::nodes))
-        .route("/v1/catalog/node/{name}", get(catalog::node))
-        .route("/v1/status/leader", get(leader))
-        .route("/v1/status/peers", get(peers))
-        .route("/v1/agent/self", get(agent_self))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
@@ -75,46 +106,73 @@ pub fn router(core: Core, address: String) -> Router {
         .with_state(state)
 }
 
-/// ACLs: with access control on, every route but `/v1/status/*` needs a token that is allowed
-/// (`X-Consul-Token`, `?token=`, or `Authorization: Bearer`), as Consul's default-deny policy.
+/// ACLs: the request's token (`?token=`, `X-Consul-Token`, or `Authorization: Bearer`, in that
+/// order; none is the anonymous token) becomes the [`Authorizer`] every handler checks against.
+/// An unknown secret is refused here. With access control off, everything is allowed.
 async fn guard(
     State(s): State<ConsulState>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !s.core.access.enabled || request.uri().path().starts_with("/v1/status/") {
-        return next.run(request).await;
-    }
-    let headers = request.headers();
-    let token = headers
-        .get("x-consul-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_owned)
-        })
-        .or_else(|| {
-            Query::parse(request.uri().query())
-                .get("token")
-                .map(str::to_owned)
-        });
-    let allowed = s
-        .core
-        .access
-        .consul_allows(&s.core.model.read().auth, token.as_deref());
-    if allowed {
-        next.run(request).await
+    let authorizer = if s.core.access.enabled {
+        let headers = request.headers();
+        let token = Query::parse(request.uri().query())
+            .get("token")
+            .map(str::to_owned)
+            .or_else(|| {
+                headers
+                    .get("x-consul-token")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .or_else(|| {
+                headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .and_then(|v| v.split_whitespace().next())
+                    .map(str::to_owned)
+            });
+        let resolved = match &token {
+            Some(t) if s.core.access.is_consul_management_token(t) => {
+                Some(Authorizer::management("management"))
+            }
+            _ => s
+                .core
+                .model
+                .read()
+                .acl
+                .resolve(token.as_deref(), chrono::Utc::now()),
+        };
+        let Some(authorizer) = resolved else {
+            return (StatusCode::FORBIDDEN, "ACL not found").into_response();
+        };
+        authorizer
     } else {
-        (StatusCode::FORBIDDEN, "Permission denied").into_response()
-    }
+        Authorizer::management("")
+    };
+    request.extensions_mut().insert(authorizer);
+    next.run(request).await
+}
+
+/// What the request's token may do (placed by the guard; nothing if it is missing).
+pub fn authorizer(request: &axum::extract::Request) -> Authorizer {
+    request
+        .extensions()
+        .get::<Authorizer>()
+        .cloned()
+        .unwrap_or_else(|| Authorizer::denying(""))
 }
 
 /// A Consul error: plain text and a status.
 pub struct ConsulError(pub StatusCode, pub String);
+
+impl ConsulError {
+    /// An ACL refusal: 403 with Consul's "Permission denied: ..." text.
+    pub fn denied(message: String) -> Self {
+        Self(StatusCode::FORBIDDEN, message)
+    }
+}
 
 impl IntoResponse for ConsulError {
     fn into_response(self) -> Response {
@@ -257,7 +315,17 @@ async fn peers(State(s): State<ConsulState>) -> Response {
     axum::Json(peers).into_response()
 }
 
-async fn agent_self(State(s): State<ConsulState>) -> Response {
+async fn agent_self(
+    State(s): State<ConsulState>,
+    request: axum::extract::Request,
+) -> Result<Response, ConsulError> {
+    authorizer(&request)
+        .check(
+            crate::core::acl::Scope::Agent,
+            &crate::settings::hostname(),
+            crate::core::acl::Need::Read,
+        )
+        .map_err(ConsulError::denied)?;
     let locality = &s.core.locality;
     let datacenter = if locality.datacenter.is_empty() {
         "dc1"
@@ -265,7 +333,7 @@ async fn agent_self(State(s): State<ConsulState>) -> Response {
         locality.datacenter.as_str()
     };
     let node = crate::settings::hostname();
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "Config": {
             "Datacenter": datacenter, "NodeName": node, "NodeID": "", "Revision": "nacre",
             "Server": true, "Version": env!("CARGO_PKG_VERSION"),
@@ -274,5 +342,5 @@ async fn agent_self(State(s): State<ConsulState>) -> Response {
         "Member": {"Name": node, "Addr": s.address, "Port": 8301, "Tags": {"dc": datacenter, "role": "consul"}, "Status": 1},
         "Meta": {},
     }))
-    .into_response()
+    .into_response())
 }

@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::kv::actor;
-use super::{ConsulError, ConsulState, index_headers};
+use super::{ConsulError, ConsulState, authorizer, index_headers};
+use crate::core::acl::{Need, Scope};
 use crate::core::event::SessionData;
 use crate::core::sessions::SessionEntry;
 
@@ -40,6 +41,7 @@ pub async fn create(
     request: Request,
 ) -> Result<Response, ConsulError> {
     let actor = actor(&request);
+    let authorizer = authorizer(&request);
     let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
         .await
         .map_err(|_| ConsulError(StatusCode::BAD_REQUEST, "Request decode failed".into()))?;
@@ -83,14 +85,18 @@ pub async fn create(
         _ => 15_000_000_000,
     };
     let node = text("Node")?;
+    let node = if node.is_empty() {
+        crate::settings::hostname()
+    } else {
+        node
+    };
+    authorizer
+        .check(Scope::Session, &node, Need::Write)
+        .map_err(ConsulError::denied)?;
     let data = SessionData {
         id: String::new(),
         name: text("Name")?,
-        node: if node.is_empty() {
-            crate::settings::hostname()
-        } else {
-            node
-        },
+        node,
         ttl: text("TTL")?,
         behavior: text("Behavior")?,
         lock_delay_ns: lock_delay,
@@ -104,26 +110,63 @@ pub async fn destroy(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ConsulError> {
+    may_write(&s, &request, &id)?;
     s.core
         .destroy_session(&actor(&request), &id, "client")
         .await?;
     Ok(axum::Json(true).into_response())
 }
 
-pub async fn info(State(s): State<ConsulState>, Path(id): Path<String>) -> Response {
-    let found: Vec<Value> = s.core.session(&id).iter().map(session_json).collect();
+/// A session's node must be writable to end or renew it; for an unknown session, this node
+/// (so whether a refusal comes does not tell what exists).
+fn may_write(s: &ConsulState, request: &Request, id: &str) -> Result<(), ConsulError> {
+    let node = s
+        .core
+        .session(id)
+        .map_or_else(crate::settings::hostname, |entry| entry.data.node);
+    authorizer(request)
+        .check(Scope::Session, &node, Need::Write)
+        .map_err(ConsulError::denied)
+}
+
+/// Sessions show only where the token may read sessions of their node.
+fn readable(request: &Request) -> impl Fn(&&SessionEntry) -> bool {
+    let acl = authorizer(request);
+    move |e| acl.allows(Scope::Session, &e.data.node, Need::Read)
+}
+
+pub async fn info(
+    State(s): State<ConsulState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let found: Vec<Value> = s
+        .core
+        .session(&id)
+        .iter()
+        .filter(readable(&request))
+        .map(session_json)
+        .collect();
     with_index(&s, Value::from(found))
 }
 
-pub async fn list(State(s): State<ConsulState>) -> Response {
-    let all: Vec<Value> = s.core.sessions().iter().map(session_json).collect();
+pub async fn list(State(s): State<ConsulState>, request: Request) -> Response {
+    let all: Vec<Value> = s
+        .core
+        .sessions()
+        .iter()
+        .filter(readable(&request))
+        .map(session_json)
+        .collect();
     with_index(&s, Value::from(all))
 }
 
 pub async fn renew(
     State(s): State<ConsulState>,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ConsulError> {
+    may_write(&s, &request, &id)?;
     match s.core.renew_session(&id).await {
         Some(entry) => Ok(with_index(&s, json!([session_json(&entry)]))),
         None => Err(ConsulError(

@@ -9,12 +9,14 @@ use serde_json::{Value, json};
 
 use super::fields::{Fields, bad};
 use super::kv::{actor, entry_json};
-use super::{ConsulError, ConsulState, index_headers};
+use super::{ConsulError, ConsulState, authorizer, index_headers};
+use crate::core::acl::{Authorizer, Need, Scope};
 use crate::core::kv::MAX_VALUE_BYTES;
 use crate::core::txn::{MAX_OPS, TxnError, TxnOp, TxnOutcome};
 
 pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
     let actor = actor(&request);
+    let acl = authorizer(&request);
     let body = axum::body::to_bytes(request.into_body(), super::kv::MAX_BODY)
         .await
         .map_err(|_| {
@@ -41,6 +43,10 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
     let mut refused = Vec::new();
     for (op_index, value) in raw.into_iter().enumerate() {
         match parse_op(value)? {
+            Ok(op) if !permitted(&acl, &op) => refused.push(TxnError {
+                op_index,
+                what: "Permission denied".into(),
+            }),
             Ok(op) => ops.push(op),
             Err(what) => refused.push(TxnError { op_index, what }),
         }
@@ -52,8 +58,10 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
     };
     let mut response = match outcome {
         TxnOutcome::Committed(entries) => {
+            // Reads answer only what the token may read, as Consul filters them.
             let results: Vec<Value> = entries
                 .iter()
+                .filter(|e| acl.allows(Scope::Key, &e.key, Need::Read))
                 .map(|e| json!({"KV": entry_json(e)}))
                 .collect();
             axum::Json(json!({"Results": results, "Errors": null})).into_response()
@@ -72,6 +80,18 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
     };
     index_headers(response.headers_mut(), s.core.model.applied());
     Ok(response)
+}
+
+/// Consul's per-operation ACL check; `get` and `get-tree` are filtered afterwards instead.
+fn permitted(acl: &Authorizer, op: &TxnOp) -> bool {
+    match op {
+        TxnOp::Get { .. } | TxnOp::GetTree { .. } => true,
+        TxnOp::CheckIndex { key, .. }
+        | TxnOp::CheckSession { key, .. }
+        | TxnOp::CheckNotExists { key } => acl.allows(Scope::Key, key, Need::Read),
+        TxnOp::DeleteTree { key } => acl.allows_key_write_prefix(key),
+        other => acl.allows(Scope::Key, other.key(), Need::Write),
+    }
 }
 
 /// One `{"KV": {...}}` operation. The outer error is a malformed request (400, nothing runs);

@@ -73,19 +73,19 @@ impl AuthState {
         self.users.contains_key(username) && self.roles_of(username).any(|r| r == ADMIN_ROLE)
     }
 
-    /// Whether `username` may do `action` in `namespace`.
-    pub fn allows(&self, username: &str, namespace: &str, action: Action) -> bool {
+    /// Whether `username` may do `action` on `resource`.
+    pub fn allows(&self, username: &str, resource: &Resource, action: Action) -> bool {
         if !self.users.contains_key(username) {
             return false;
         }
         if self.is_admin(username) {
             return true;
         }
-        let namespace = normalize_namespace(namespace);
+        let requested = resource.to_string();
         let roles: BTreeSet<&str> = self.roles_of(username).collect();
         self.permissions.iter().any(|p| {
             roles.contains(p.role.as_str())
-                && resource_namespace_matches(&p.resource, namespace)
+                && granted_resource_matches(&p.resource, &requested)
                 && match action {
                     Action::Read => p.action.contains('r'),
                     Action::Write => p.action.contains('w'),
@@ -94,10 +94,109 @@ impl AuthState {
     }
 }
 
-/// `namespace:group:name`: the namespace part (or `*`) against a namespace.
-fn resource_namespace_matches(resource: &str, namespace: &str) -> bool {
-    let granted = resource.split(':').next().unwrap_or("");
-    granted == "*" || normalize_namespace(granted) == namespace
+/// What a request touches, as Nacos names it: `namespace:group:kind/name`, where a group or
+/// name the request does not give is `*` (so only a grant of the whole namespace covers it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub namespace: String,
+    pub group: String,
+    pub kind: ResourceKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Config,
+    Naming,
+}
+
+impl Resource {
+    pub fn config(namespace: &str, group: &str, data_id: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            group: group.to_owned(),
+            kind: ResourceKind::Config,
+            name: data_id.to_owned(),
+        }
+    }
+
+    /// A service; `service` may carry its group as `group@@name`, as Nacos clients send it.
+    pub fn naming(namespace: &str, group: &str, service: &str) -> Self {
+        let (group, name) = match service.split_once("@@") {
+            Some((g, n)) if group.is_empty() => (g, n),
+            Some((_, n)) => (group, n),
+            None if group.is_empty() && !service.is_empty() => {
+                (super::registry::DEFAULT_GROUP, service)
+            }
+            None => (group, service),
+        };
+        Self {
+            namespace: namespace.to_owned(),
+            group: group.to_owned(),
+            kind: ResourceKind::Naming,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_any = |s: &str| {
+            if s.is_empty() {
+                "*".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        let kind = match self.kind {
+            ResourceKind::Config => "config",
+            ResourceKind::Naming => "naming",
+        };
+        write!(
+            f,
+            "{}:{}:{kind}/{}",
+            normalize_namespace(&self.namespace),
+            or_any(&self.group),
+            or_any(&self.name)
+        )
+    }
+}
+
+/// A granted resource (`*` matches any run of characters, everything else itself; an empty
+/// namespace is `public`) against a requested one.
+fn granted_resource_matches(granted: &str, requested: &str) -> bool {
+    let granted = match granted.split_once(':') {
+        Some((namespace, rest)) => format!("{}:{rest}", normalize_namespace(namespace)),
+        None => granted.to_owned(),
+    };
+    wildcard_matches(granted.as_bytes(), requested.as_bytes())
+}
+
+/// Whole-string match with `*` as the only wildcard (iterative, no backtracking blow-up).
+fn wildcard_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while let Some(&c) = text.get(t) {
+        match pattern.get(p) {
+            Some(b'*') => {
+                resume = Some((p, t));
+                p += 1;
+            }
+            Some(&want) if want == c => {
+                p += 1;
+                t += 1;
+            }
+            _ => match resume {
+                Some((star, matched)) => {
+                    p = star + 1;
+                    t = matched + 1;
+                    resume = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern.iter().skip(p).all(|&c| c == b'*')
 }
 
 fn validate_name(field: &'static str, value: &str) -> Result<(), CoreError> {
@@ -199,9 +298,20 @@ impl Core {
             .map(|_| ())
     }
 
+    /// Deletes a user; never an admin, so the registry cannot be locked out of itself.
     pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<(), CoreError> {
-        if !self.model.read().auth.users.contains_key(username) {
-            return Err(CoreError::NotFound(format!("user {username} not exist!")));
+        let is_admin = {
+            let model = self.model.read();
+            if !model.auth.users.contains_key(username) {
+                return Err(CoreError::NotFound(format!("user {username} not exist!")));
+            }
+            model.auth.is_admin(username)
+        };
+        if is_admin {
+            return Err(CoreError::invalid(
+                "username",
+                format!("cannot delete admin: {username}"),
+            ));
         }
         let event = Event::UserDeleted(UserRef {
             username: username.to_owned(),
@@ -345,19 +455,74 @@ mod tests {
         s
     }
 
+    fn config(namespace: &str) -> Resource {
+        Resource::config(namespace, "G", "app.yaml")
+    }
+
     #[test]
     fn permissions_follow_roles_and_namespaces() {
         let s = state();
-        assert!(s.allows("admin", "anything", Action::Write));
-        assert!(s.allows("dev", "dev", Action::Write));
+        assert!(s.allows("admin", &config("anything"), Action::Write));
+        assert!(s.allows("dev", &config("dev"), Action::Write));
         assert!(
-            s.allows("dev", "", Action::Read),
+            s.allows("dev", &config(""), Action::Read),
             "the empty namespace is public"
         );
-        assert!(!s.allows("dev", "public", Action::Write));
-        assert!(!s.allows("dev", "prod", Action::Read));
-        assert!(!s.allows("nobody", "public", Action::Read));
-        assert!(!s.allows("ghost", "public", Action::Read));
+        assert!(!s.allows("dev", &config("public"), Action::Write));
+        assert!(!s.allows("dev", &config("prod"), Action::Read));
+        assert!(!s.allows("nobody", &config("public"), Action::Read));
+        assert!(!s.allows("ghost", &config("public"), Action::Read));
+    }
+
+    #[test]
+    fn a_grant_can_name_a_group_a_kind_or_one_config() {
+        let mut s = state();
+        for (seq, resource) in [
+            (8, "prod:PAY:*"),
+            (9, "prod:*:naming/*"),
+            (10, ":*:config/shared.*"),
+        ] {
+            s.apply(
+                seq,
+                &Event::PermissionGranted(Permission {
+                    role: "devs".into(),
+                    resource: resource.into(),
+                    action: "w".into(),
+                }),
+            );
+        }
+        let w = Action::Write;
+        assert!(s.allows("dev", &Resource::config("prod", "PAY", "db"), w));
+        assert!(!s.allows("dev", &Resource::config("prod", "OPS", "db"), w));
+        assert!(
+            !s.allows("dev", &Resource::config("prod", "", ""), w),
+            "a whole-namespace request needs a whole-namespace grant"
+        );
+        assert!(s.allows("dev", &Resource::naming("prod", "", "OPS@@svc"), w));
+        assert!(s.allows("dev", &Resource::config("", "X", "shared.yaml"), w));
+        assert!(!s.allows("dev", &Resource::config("", "X", "other.yaml"), w));
+        assert_eq!(
+            Resource::naming("", "", "svc").to_string(),
+            "public:DEFAULT_GROUP:naming/svc"
+        );
+    }
+
+    #[test]
+    fn wildcards_match_whole_strings() {
+        for (pattern, text, expected) in [
+            ("a*c", "abbbc", true),
+            ("a*c", "abbbcd", false),
+            ("*", "", true),
+            ("a.b", "axb", false),
+            ("*:*:config/*", "ns:G:config/x", true),
+            ("**a", "bbba", true),
+        ] {
+            assert_eq!(
+                wildcard_matches(pattern.as_bytes(), text.as_bytes()),
+                expected,
+                "{pattern} ~ {text}"
+            );
+        }
     }
 
     #[test]

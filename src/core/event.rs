@@ -120,6 +120,17 @@ pub enum Event {
     PermissionGranted(Permission),
     #[serde(rename = "nacre.permission.revoked.v1")]
     PermissionRevoked(Permission),
+    /// A Consul ACL policy created or changed: its rules as given (HCL or JSON).
+    #[serde(rename = "nacre.acl.policy.saved.v1")]
+    AclPolicySaved(AclPolicyData),
+    #[serde(rename = "nacre.acl.policy.deleted.v1")]
+    AclPolicyDeleted(AclRef),
+    /// A Consul ACL token created or changed. It carries the SHA-256 of its secret, never the
+    /// secret. The bootstrap token is published on one subject of its own, so it exists once.
+    #[serde(rename = "nacre.acl.token.saved.v1")]
+    AclTokenSaved(AclTokenData),
+    #[serde(rename = "nacre.acl.token.deleted.v1")]
+    AclTokenDeleted(AclRef),
     /// The first event of a cluster: its identity (see backbone::identity).
     #[serde(rename = "nacre.cluster.genesis.v1")]
     ClusterGenesis(ClusterGenesis),
@@ -160,6 +171,11 @@ impl Event {
             Event::PermissionGranted(p) | Event::PermissionRevoked(p) => {
                 format!("{SUBJECT_PREFIX}.auth.perm.{}", names::encode(&p.role))
             }
+            Event::AclPolicySaved(p) => acl_subject("policy", &p.id),
+            Event::AclPolicyDeleted(p) => acl_subject("policy", &p.id),
+            Event::AclTokenSaved(t) if t.bootstrap => format!("{SUBJECT_PREFIX}.acl.bootstrap"),
+            Event::AclTokenSaved(t) => acl_subject("token", &t.accessor_id),
+            Event::AclTokenDeleted(t) => acl_subject("token", &t.id),
             Event::SessionCreated(x) => session_subject(&x.id),
             Event::SessionDestroyed(x) => session_subject(&x.id),
             Event::PackageUploaded(p) => package_subject(&p.os, &p.object, &p.version, &p.name),
@@ -200,6 +216,11 @@ pub fn kv_subject(key: &str) -> String {
 /// `nacre.evt.auth.user.<username>`: one subject per user, so creating one is a compare-and-set.
 pub fn user_subject(username: &str) -> String {
     format!("{SUBJECT_PREFIX}.auth.user.{}", names::encode(username))
+}
+
+/// `nacre.evt.acl.<policy|token>.<id>`.
+pub fn acl_subject(kind: &str, id: &str) -> String {
+    format!("{SUBJECT_PREFIX}.acl.{kind}.{}", names::encode(id))
 }
 
 /// `nacre.evt.session.<id>`.
@@ -526,4 +547,42 @@ mod tests {
             "type":"nacre.future.thing.v9","data":{}}"#;
         assert!(serde_json::from_str::<Envelope>(json).is_err());
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AclPolicyData {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub rules: String,
+    #[serde(default)]
+    pub datacenters: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AclTokenData {
+    pub accessor_id: String,
+    /// Hex SHA-256 of the SecretID.
+    pub secret_sha256: String,
+    #[serde(default)]
+    pub description: String,
+    /// Policy IDs.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub local: bool,
+    pub create_time: DateTime<Utc>,
+    #[serde(default)]
+    pub expiration_time: Option<DateTime<Utc>>,
+    /// Made by `/v1/acl/bootstrap` (which works once per cluster).
+    #[serde(default)]
+    pub bootstrap: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AclRef {
+    pub id: String,
 }

@@ -1,6 +1,7 @@
 //! The core: events, the pure fold, the event log, the read model, the projector, and the
 //! operations every protocol adapter shares. Nothing in here knows about HTTP or gRPC.
 
+pub mod acl;
 pub mod auth;
 pub mod checks;
 pub mod cluster;

@@ -117,6 +117,8 @@ pub struct State {
     pub sessions: BTreeMap<String, SessionEntry>,
     /// Users, roles and permissions.
     pub auth: super::auth::AuthState,
+    /// Consul ACL policies and tokens.
+    pub acl: super::acl::AclState,
     /// Highest stream sequence folded in.
     pub applied: u64,
 }
@@ -205,6 +207,13 @@ impl State {
             | Event::PermissionGranted(_)
             | Event::PermissionRevoked(_) => {
                 self.auth.apply(seq, &envelope.body);
+                None
+            }
+            Event::AclPolicySaved(_)
+            | Event::AclPolicyDeleted(_)
+            | Event::AclTokenSaved(_)
+            | Event::AclTokenDeleted(_) => {
+                self.acl.apply(seq, &envelope.body);
                 None
             }
             Event::SessionCreated(_) | Event::SessionDestroyed(_) => {

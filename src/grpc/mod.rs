@@ -41,8 +41,9 @@ const IDLE_LIMIT: Duration = Duration::from_secs(20);
 /// How many pushes may wait for a slow client before further ones are dropped.
 const PUSH_BUFFER: usize = 1024;
 
-/// The request types this server handles; anything else is answered with NO_HANDLER.
-const HANDLED: &[&str] = &[
+/// The request types this server handles; anything else is answered with NO_HANDLER. The
+/// access tests enumerate it.
+pub const HANDLED: &[&str] = &[
     "HealthCheckRequest",
     "ConfigQueryRequest",
     "ConfigPublishRequest",
@@ -201,26 +202,46 @@ impl Grpc {
         token: Option<&str>,
     ) -> Result<Option<String>, &'static str> {
         use crate::access::{Denied, Need};
-        use crate::core::auth::Action;
+        use crate::core::auth::{Action, Resource};
         if !self.core.access.enabled {
             return Ok(None);
         }
+        let config =
+            |b: &Body| Resource::config(&b.text("tenant"), &b.text("group"), &b.text("dataId"));
+        let service = |b: &Body| {
+            Resource::naming(
+                &b.text("namespace"),
+                &b.text("groupName"),
+                &b.text("serviceName"),
+            )
+        };
         let needs: Vec<Need> = match kind {
             "HealthCheckRequest" => vec![Need::Open],
-            "ConfigQueryRequest" => vec![Need::Namespace(body.text("tenant"), Action::Read)],
+            "ConfigQueryRequest" => vec![Need::Resource(config(body), Action::Read)],
             "ConfigPublishRequest" | "ConfigRemoveRequest" => {
-                vec![Need::Namespace(body.text("tenant"), Action::Write)]
+                vec![Need::Resource(config(body), Action::Write)]
             }
             "ConfigBatchListenRequest" => body
                 .list("configListenContexts")
                 .iter()
-                .map(|c| Need::Namespace(c.text("tenant"), Action::Read))
+                .map(|c| Need::Resource(config(c), Action::Read))
                 .collect(),
             "InstanceRequest" | "PersistentInstanceRequest" | "BatchInstanceRequest" => {
-                vec![Need::Namespace(body.text("namespace"), Action::Write)]
+                vec![Need::Resource(service(body), Action::Write)]
             }
-            _ => vec![Need::Namespace(body.text("namespace"), Action::Read)],
+            "ServiceQueryRequest" | "SubscribeServiceRequest" => {
+                vec![Need::Resource(service(body), Action::Read)]
+            }
+            "ServiceListRequest" => vec![Need::Resource(
+                Resource::naming(&body.text("namespace"), &body.text("groupName"), ""),
+                Action::Read,
+            )],
+            // A type handled without a rule here is for admins only, never open by omission.
+            _ => vec![Need::Admin],
         };
+        if needs == [Need::Open] {
+            return Ok(None);
+        }
         // Decided under the read lock (no await here): no copy of the auth state per request.
         let state = self.core.model.read();
         let mut user = None;

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::access::{Denied, Need};
 use crate::core::Core;
-use crate::core::auth::Action;
+use crate::core::auth::{Action, Resource};
+use std::collections::HashMap;
 
 /// The user a request's token named, for handlers to record as the actor.
 #[derive(Debug, Clone)]
@@ -23,16 +24,23 @@ const OPEN: &[&str] = &[
     "/nacos/v1/auth/users/login",
     "/nacos/v3/auth/user/login",
     "/nacos/v1/auth/users/admin",
+    "/nacos/v3/auth/user/admin",
     "/nacos/v1/ns/operator/metrics",
     "/nacos/metrics",
     "/metrics",
 ];
 
-/// What a request on `route` needs; `namespace` reads the request's namespace parameter.
-pub fn need(method: &Method, route: &str, namespace: impl FnOnce() -> String) -> Need {
+/// What a request on `route` needs, from its parameters (query and form).
+pub fn need(method: &Method, route: &str, params: &HashMap<String, String>) -> Need {
     let reads = method == Method::GET || method == Method::HEAD;
+    let param = |names: &[&str]| param(params, names);
     if OPEN.contains(&route) || route.contains("/health") || route.contains("/core/state") {
         Need::Open
+    } else if method == Method::PUT
+        && (route.ends_with("/auth/users") || route.ends_with("/auth/user"))
+    {
+        // Users may change their own password.
+        Need::UserOrAdmin(param(&["username"]).to_owned())
     } else if route.contains("/auth/") {
         Need::Admin
     } else if route.contains("namespace") {
@@ -41,14 +49,14 @@ pub fn need(method: &Method, route: &str, namespace: impl FnOnce() -> String) ->
         } else {
             Need::Admin
         }
-    } else if namespaced(route) {
+    } else if let Some(resource) = resource(route, params) {
         // A long-polling listener only reads.
         let action = if reads || route.ends_with("/listener") {
             Action::Read
         } else {
             Action::Write
         };
-        Need::Namespace(namespace(), action)
+        Need::Resource(resource, action)
     } else if reads {
         Need::Authenticated
     } else {
@@ -56,13 +64,37 @@ pub fn need(method: &Method, route: &str, namespace: impl FnOnce() -> String) ->
     }
 }
 
-/// Config, naming and Consul-style config routes: permissions are per namespace.
-fn namespaced(route: &str) -> bool {
-    route.contains("/cs/") || route.contains("/ns/") || route.starts_with("/v1/kv/")
+/// The first of `names` the request gives (empty if none).
+fn param<'a>(params: &'a HashMap<String, String>, names: &[&str]) -> &'a str {
+    names
+        .iter()
+        .find_map(|n| params.get(*n).filter(|v| !v.is_empty()))
+        .map_or("", String::as_str)
+}
+
+/// The config or service a config, naming or Consul-style config route acts on.
+fn resource(route: &str, params: &HashMap<String, String>) -> Option<Resource> {
+    let param = |names: &[&str]| param(params, names);
+    let namespace = param(&["namespaceId", "tenant", "namespace"]);
+    if route.contains("/cs/") || route.starts_with("/v1/kv/") {
+        Some(Resource::config(
+            namespace,
+            param(&["groupName", "group"]),
+            param(&["dataId"]),
+        ))
+    } else if route.contains("/ns/") {
+        Some(Resource::naming(
+            namespace,
+            param(&["groupName"]),
+            param(&["serviceName"]),
+        ))
+    } else {
+        None
+    }
 }
 
 /// The token a Nacos client sends: `accessToken` (query or form), or `Authorization: Bearer`.
-fn token_of(request: &Request, form: &std::collections::HashMap<String, String>) -> Option<String> {
+fn token_of(request: &Request, form: &HashMap<String, String>) -> Option<String> {
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -97,7 +129,7 @@ pub async fn guard(
         |m| m.as_str().to_owned(),
     );
     let method = request.method().clone();
-    let mut params: std::collections::HashMap<String, String> = request
+    let mut params: HashMap<String, String> = request
         .uri()
         .query()
         .map(|q| pairs(q.as_bytes()).into_iter().collect())
@@ -121,12 +153,7 @@ pub async fn guard(
     } else {
         request
     };
-    let need = need(&method, &route, || {
-        ["tenant", "namespaceId", "namespace"]
-            .iter()
-            .find_map(|n| params.get(*n).filter(|v| !v.is_empty()).cloned())
-            .unwrap_or_default()
-    });
+    let need = need(&method, &route, &params);
     let token = token_of(&request, &params);
     let decision = core
         .access
@@ -149,39 +176,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_need_write_permission_on_their_namespace_and_unknown_routes_are_admin_only() {
-        let ns = || "dev".to_owned();
+    fn writes_need_write_permission_on_their_resource_and_unknown_routes_are_admin_only() {
+        let p: HashMap<String, String> = [
+            ("tenant", "dev"),
+            ("group", "G"),
+            ("dataId", "d"),
+            ("serviceName", "S@@svc"),
+            ("username", "me"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = Resource::config("dev", "G", "d");
         assert_eq!(
-            need(&Method::POST, "/nacos/v1/cs/configs", ns),
-            Need::Namespace("dev".into(), Action::Write)
+            need(&Method::POST, "/nacos/v1/cs/configs", &p),
+            Need::Resource(config.clone(), Action::Write)
         );
         assert_eq!(
-            need(&Method::GET, "/nacos/v1/cs/configs", ns),
-            Need::Namespace("dev".into(), Action::Read)
+            need(&Method::GET, "/nacos/v1/cs/configs", &p),
+            Need::Resource(config.clone(), Action::Read)
         );
         assert_eq!(
-            need(&Method::POST, "/nacos/v1/cs/configs/listener", ns),
-            Need::Namespace("dev".into(), Action::Read)
+            need(&Method::POST, "/nacos/v1/cs/configs/listener", &p),
+            Need::Resource(config, Action::Read)
+        );
+        let ns: HashMap<String, String> = [("namespaceId", "dev"), ("serviceName", "S@@svc")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(
+            need(&Method::DELETE, "/nacos/v1/ns/instance", &ns),
+            Need::Resource(Resource::naming("dev", "S", "svc"), Action::Write)
         );
         assert_eq!(
-            need(&Method::DELETE, "/nacos/v1/ns/instance", ns),
-            Need::Namespace("dev".into(), Action::Write)
-        );
-        assert_eq!(
-            need(&Method::POST, "/nacos/v1/console/namespaces", ns),
+            need(&Method::POST, "/nacos/v1/console/namespaces", &p),
             Need::Admin
         );
-        assert_eq!(need(&Method::POST, "/nacos/v1/auth/users", ns), Need::Admin);
-        assert_eq!(need(&Method::POST, "/nacos/v1/auth/login", ns), Need::Open);
+        assert_eq!(need(&Method::POST, "/nacos/v1/auth/users", &p), Need::Admin);
+        assert_eq!(
+            need(&Method::PUT, "/nacos/v3/auth/user", &p),
+            Need::UserOrAdmin("me".into())
+        );
+        assert_eq!(need(&Method::POST, "/nacos/v1/auth/login", &p), Need::Open);
         assert_eq!(
             need(
                 &Method::PUT,
                 "/nacre/v1/packages/{os}/{object}/{version}/{name}",
-                ns
+                &p
             ),
             Need::Admin
         );
-        assert_eq!(need(&Method::POST, "/some/future/route", ns), Need::Admin);
-        assert_eq!(need(&Method::GET, "/health/ready", ns), Need::Open);
+        assert_eq!(need(&Method::POST, "/some/future/route", &p), Need::Admin);
+        assert_eq!(need(&Method::GET, "/health/ready", &p), Need::Open);
     }
 }

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,17 +30,27 @@ pub struct PackagesState {
     pub max_bytes: u64,
 }
 
-pub fn router(core: Core, spool_dir: PathBuf, max_bytes: u64) -> Router {
-    Router::new()
-        .route("/nacre/v1/packages", get(list).post(upload_multipart))
-        .route(
+/// Every package route: what the router serves and what the access tests enumerate.
+pub fn routes() -> Vec<(&'static str, MethodRouter<PackagesState>)> {
+    vec![
+        ("/nacre/v1/packages", get(list).post(upload_multipart)),
+        (
             "/nacre/v1/packages/{os}/{object}/{version}/{name}",
             get(download).put(upload_raw).delete(remove),
-        )
-        .route(
+        ),
+        (
             "/nacre/v1/packages/{os}/{object}/{version}/{name}/info",
             get(info),
-        )
+        ),
+    ]
+}
+
+pub fn router(core: Core, spool_dir: PathBuf, max_bytes: u64) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         // Uploads stream to disk under their own limit (packages.max-bytes).
         .layer(DefaultBodyLimit::disable())
         .with_state(PackagesState {
