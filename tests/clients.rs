@@ -52,6 +52,34 @@ async fn py_consul_drives_kv_sessions_services_health_and_catalog() {
     assert!(output.contains("py-consul acceptance: ok"), "{output}");
 }
 
+#[tokio::test]
+async fn py_consul_manages_acl_policies_and_tokens_that_are_enforced() {
+    let nats = NatsServer::start();
+    let management = "py-consul-management-token";
+    let n = Nacre::external_with(
+        &nats,
+        &[
+            ("NACRE_AUTH_ENABLED", "true"),
+            (
+                "NACRE_AUTH_TOKEN_SECRET",
+                "a-test-secret-that-is-long-enough-for-hs256-0123456789",
+            ),
+            ("NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN", management),
+        ],
+    )
+    .await;
+    let (ok, output) = run(
+        "consul_acl.py",
+        &[
+            "127.0.0.1".into(),
+            n.consul_port.to_string(),
+            management.into(),
+        ],
+    );
+    assert!(ok, "{output}");
+    assert!(output.contains("py-consul acl acceptance: ok"), "{output}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nacos_sdk_python_drives_configs_listeners_naming_and_pushes() {
     let nats = NatsServer::start();

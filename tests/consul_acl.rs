@@ -376,6 +376,38 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         200
     );
 
+    // Expiry must be 1 minute to 24 hours away, given as a TTL or a time.
+    for expiry in [
+        json!({"ExpirationTTL": "10s"}),
+        json!({"ExpirationTTL": "48h"}),
+        json!({"ExpirationTime": "2001-01-01T00:00:00Z"}),
+        json!({"ExpirationTTL": "1h", "ExpirationTime": "2999-01-01T00:00:00Z"}),
+    ] {
+        let (status, body) = call(
+            &n,
+            M::PUT,
+            "/v1/acl/token",
+            Some(MANAGEMENT),
+            Some(expiry.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{expiry}: {body}");
+    }
+    let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (status, expiring) = call(
+        &n,
+        M::PUT,
+        "/v1/acl/token",
+        Some(MANAGEMENT),
+        Some(json!({"ExpirationTime": in_an_hour})),
+    )
+    .await;
+    assert_eq!(status, 200, "{expiring}");
+    assert!(
+        json_of(&expiring)["ExpirationTime"].is_string(),
+        "{expiring}"
+    );
+
     // Bootstrap works once per cluster, and its token manages.
     let (status, boot) = call(&n, M::PUT, "/v1/acl/bootstrap", None, None).await;
     assert_eq!(status, 200, "{boot}");

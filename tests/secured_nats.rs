@@ -223,6 +223,31 @@ async fn nacre_runs_on_a_tls_and_password_secured_nats_with_least_privilege() {
         "readers have no JetStream access"
     );
     assert_eq!(get_config(&n, "secured", "G", "").await, before);
+
+    // Backups talk to NATS directly, with the same credentials and TLS as `serve`.
+    let backup = |password: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nacre"))
+            .arg("backup")
+            .arg(dir.path())
+            .args(["--nats-url", &url, "--data-dir"])
+            .arg(data.path())
+            .envs(nacre_env(&pki, password))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let taken = dir.path().join("NACRE_EVENTS").join("backup.json").exists();
+        (
+            out.status.success() && taken,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = backup("nacre-secret");
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = backup("wrong-password");
+    assert!(!ok, "a backup with a wrong password must fail: {stderr}");
+    assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,10 +82,17 @@ pub struct Connection {
     pub connects: watch::Receiver<u64>,
 }
 
-/// Connects with the configured credentials and TLS, waiting up to 30 s for a first connection.
+/// How long a command or node waits for its first connection to NATS before giving up.
+const FIRST_CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// Connects with the configured credentials and TLS, waiting for a first connection.
 pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, BackboneError> {
     let nats = &settings.nats;
     let (connected, connects) = watch::channel(0u64);
+    // Why the server refused the credentials or the TLS handshake failed, if it did: retrying
+    // cannot fix either.
+    let (refused, mut refusal) = watch::channel(None::<String>);
+    let refused = std::sync::Arc::new(refused);
     let err = |reason: String| BackboneError::Connect {
         url: url.to_owned(),
         reason,
@@ -95,10 +102,20 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |event| {
-            let connected = connected.clone();
+            let (connected, refused) = (connected.clone(), refused.clone());
             async move {
                 match event {
                     async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    async_nats::Event::ClientError(async_nats::ClientError::Other(reason))
+                        if [
+                            "authorization violation",
+                            "failed signing nonce",
+                            "TLS error",
+                        ]
+                        .contains(&reason.as_str()) =>
+                    {
+                        refused.send_replace(Some(reason));
+                    }
                     async_nats::Event::Connected => {
                         tracing::info!("connected to NATS");
                         connected.send_modify(|n| *n += 1);
@@ -144,11 +161,26 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
                 .map_err(|e| err(format!("invalid URL {u:?}: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    let connect = options.connect(addrs);
-    match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Ok(Ok(client)) => Ok(Connection { client, connects }),
-        Ok(Err(e)) => Err(err(e.to_string())),
-        Err(_) => Err(err("no connection within 30 s".into())),
+    let client = options
+        .connect(addrs)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    // The client makes its first connection in the background and retries it, even when the
+    // server refuses the credentials. A flush completes once connected; a refusal ends the wait
+    // at once (no retry fixes a wrong password).
+    tokio::select! {
+        flushed = tokio::time::timeout(FIRST_CONNECTION_WAIT, client.flush()) => match flushed {
+            Ok(Ok(())) => Ok(Connection { client, connects }),
+            Ok(Err(e)) => Err(err(e.to_string())),
+            Err(_) => Err(err(format!(
+                "no connection within {} s",
+                FIRST_CONNECTION_WAIT.as_secs()
+            ))),
+        },
+        refusal = refusal.wait_for(Option::is_some) => Err(err(format!(
+            "{}: check nats.user/password, token, nkey-seed, creds-file and nats.tls.*",
+            refusal.ok().and_then(|r| r.clone()).unwrap_or_default()
+        ))),
     }
 }
 

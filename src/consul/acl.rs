@@ -276,12 +276,26 @@ fn token_input(f: &Fields) -> Result<TokenInput, ConsulError> {
             ))
         })
         .collect::<Result<Vec<_>, ConsulError>>()?;
-    let expiration_ttl = match f.text("ExpirationTTL")?.as_str() {
-        "" => None,
-        ttl => Some(
+    // An absolute ExpirationTime is the time left until it (the core checks 1 minute to 24 h).
+    let ttl = f.text("ExpirationTTL")?;
+    let at = f.text("ExpirationTime")?;
+    let expiration_ttl = match (ttl.as_str(), at.as_str()) {
+        ("", "") => None,
+        (ttl, "") => Some(
             humantime::parse_duration(ttl)
                 .map_err(|e| bad(format!("Token decoding failed: ExpirationTTL {ttl:?}: {e}")))?,
         ),
+        ("", at) => {
+            let at = chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| bad(format!("Token decoding failed: ExpirationTime {at:?}: {e}")))?;
+            let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            Some(left.to_std().unwrap_or_default())
+        }
+        _ => {
+            return Err(bad(
+                "Token Expiration TTL and Expiration Time cannot both be set".into(),
+            ));
+        }
     };
     Ok(TokenInput {
         accessor_id: Some(f.text("AccessorID")?).filter(|a| !a.is_empty()),
