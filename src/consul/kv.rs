@@ -183,14 +183,8 @@ pub async fn delete(
     let actor = actor(&request);
     let acl = authorizer(&request);
     if q.has("recurse") {
-        if !acl.allows_key_write_prefix(&key) {
-            return Err(ConsulError::denied(crate::core::acl::rules::denied(
-                &acl.accessor,
-                "key",
-                Need::Write,
-                Some(&key),
-            )));
-        }
+        acl.check_key_write_prefix(&key)
+            .map_err(ConsulError::denied)?;
         s.core.kv_delete_tree(&actor, &key).await?;
         return Ok(axum::Json(true).into_response());
     }

@@ -53,7 +53,8 @@ pub struct AclState {
 pub struct Authorizer {
     pub accessor: String,
     management: bool,
-    rules: Rules,
+    /// Shared: handlers take copies of the request's authorizer.
+    rules: std::sync::Arc<Rules>,
 }
 
 impl Authorizer {
@@ -62,7 +63,7 @@ impl Authorizer {
         Self {
             accessor: accessor.to_owned(),
             management: true,
-            rules: Rules::default(),
+            rules: Default::default(),
         }
     }
 
@@ -71,7 +72,7 @@ impl Authorizer {
         Self {
             accessor: accessor.to_owned(),
             management: false,
-            rules: Rules::default(),
+            rules: Default::default(),
         }
     }
 
@@ -97,6 +98,19 @@ impl Authorizer {
                 scope.as_str(),
                 need,
                 Some(name),
+            ))
+        }
+    }
+
+    pub fn check_key_write_prefix(&self, prefix: &str) -> Result<(), String> {
+        if self.allows_key_write_prefix(prefix) {
+            Ok(())
+        } else {
+            Err(rules::denied(
+                &self.accessor,
+                "key",
+                Need::Write,
+                Some(prefix),
             ))
         }
     }
@@ -231,7 +245,7 @@ impl AclState {
         Some(Authorizer {
             accessor: accessor.to_owned(),
             management: false,
-            rules,
+            rules: std::sync::Arc::new(rules),
         })
     }
 }
