@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
     /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "tracing", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "tracing", "acl", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -261,6 +261,9 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     }
     if args.scenario == "tracing" {
         tracing_phases(&args, &http).await?;
+    }
+    if args.scenario == "acl" {
+        acl_phases(&args, &http).await?;
     }
     if args.scenario == "backup" {
         backup_phases(&args, &http, &base, nats_url.as_deref()).await?;
@@ -1140,6 +1143,86 @@ async fn grpc_phases(
 
 /// The cost of tracing: config GET and POST with tracing off, on at ratio 0.1, and on at 1.0,
 /// each on a fresh standalone Nacre exporting over OTLP/HTTP to a sink that discards.
+/// Consul KV reads with access control on: a token whose policies must be merged and matched on
+/// every request, against the management token that skips the rules.
+async fn acl_phases(args: &BenchArgs, http: &reqwest::Client) -> Result<(), String> {
+    const MANAGEMENT: &str = "bench-management-token";
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let node = start_standalone(
+        args,
+        &[
+            ("NACRE_AUTH_ENABLED", "true"),
+            ("NACRE_AUTH_TOKEN_SECRET", secret.as_str()),
+            ("NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN", MANAGEMENT),
+        ],
+    )?;
+    wait_ready(http, &node.base).await?;
+    let consul = node.consul_base.clone();
+    let rules = "key_prefix \"\" { policy = \"read\" }\nkey_prefix \"bench/\" { policy = \"write\" }\n\
+                 key_prefix \"bench/secret/\" { policy = \"deny\" }\nservice_prefix \"web\" { policy = \"write\" }";
+    let put_json = |path: &str, body: serde_json::Value| {
+        http.put(format!("{consul}{path}"))
+            .header("X-Consul-Token", MANAGEMENT)
+            .json(&body)
+            .send()
+    };
+    let policy: serde_json::Value = put_json(
+        "/v1/acl/policy",
+        serde_json::json!({"Name": "bench", "Rules": rules}),
+    )
+    .await
+    .and_then(reqwest::Response::error_for_status)
+    .map_err(|e| e.to_string())?
+    .json()
+    .await
+    .map_err(|e| e.to_string())?;
+    let token: serde_json::Value = put_json(
+        "/v1/acl/token",
+        serde_json::json!({"Policies": [{"ID": policy["ID"]}]}),
+    )
+    .await
+    .and_then(reqwest::Response::error_for_status)
+    .map_err(|e| e.to_string())?
+    .json()
+    .await
+    .map_err(|e| e.to_string())?;
+    let token = token["SecretID"].as_str().ok_or("no SecretID")?.to_owned();
+    let keys = args.keys as u64;
+    for i in 0..keys {
+        http.put(format!("{consul}/v1/kv/bench/{i}"))
+            .header("X-Consul-Token", MANAGEMENT)
+            .body(format!("value {i}"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?;
+    }
+    for (name, secret) in [
+        ("consul KV GET, policy token", token.clone()),
+        ("consul KV GET, management token", MANAGEMENT.to_owned()),
+    ] {
+        let (h, c) = (http.clone(), consul.clone());
+        let mut phase = drive(name, args.concurrency, args.duration, move |i| {
+            let request = h
+                .get(format!("{c}/v1/kv/bench/{}", i % keys))
+                .header("X-Consul-Token", secret.clone());
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        })
+        .await;
+        println!("{}", phase.row());
+    }
+    Ok(())
+}
+
 async fn tracing_phases(args: &BenchArgs, http: &reqwest::Client) -> Result<(), String> {
     let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
