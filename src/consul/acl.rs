@@ -110,10 +110,6 @@ fn token_json(acl: &AclState, accessor: &str, secret: Option<&str>) -> Option<Va
     Some(v)
 }
 
-fn core_error(e: CoreError) -> ConsulError {
-    ConsulError::from(e)
-}
-
 pub async fn bootstrap(
     State(s): State<ConsulState>,
     request: Request,
@@ -123,7 +119,7 @@ pub async fn bootstrap(
         Err(CoreError::Conflict(m)) => {
             return Err(ConsulError::denied(format!("Permission denied: {m}")));
         }
-        other => other.map_err(core_error)?,
+        other => other?,
     };
     let acl = &s.core.model.read().acl;
     let mut v = token_json(acl, &accessor, Some(&secret)).unwrap_or_default();
@@ -168,8 +164,7 @@ pub async fn create_policy(
     let id = s
         .core
         .save_acl_policy(&actor, None, policy_input(&f)?)
-        .await
-        .map_err(core_error)?;
+        .await?;
     let acl = &s.core.model.read().acl;
     Ok(axum::Json(policy_json(acl, &id, true)).into_response())
 }
@@ -217,8 +212,7 @@ pub async fn update_policy(
     }
     s.core
         .save_acl_policy(&actor, Some(&id), policy_input(&f)?)
-        .await
-        .map_err(core_error)?;
+        .await?;
     let acl = &s.core.model.read().acl;
     Ok(axum::Json(policy_json(acl, &id, true)).into_response())
 }
@@ -229,10 +223,7 @@ pub async fn delete_policy(
     request: Request,
 ) -> Result<Response, ConsulError> {
     allowed(&s, &request, Need::Write)?;
-    s.core
-        .delete_acl_policy(&actor(&request), &id)
-        .await
-        .map_err(core_error)?;
+    s.core.delete_acl_policy(&actor(&request), &id).await?;
     Ok(axum::Json(true).into_response())
 }
 
@@ -317,8 +308,7 @@ pub async fn create_token(
     let (accessor, secret) = s
         .core
         .save_acl_token(&actor, None, token_input(&f)?)
-        .await
-        .map_err(core_error)?;
+        .await?;
     let acl = &s.core.model.read().acl;
     Ok(axum::Json(token_json(acl, &accessor, secret.as_deref())).into_response())
 }
@@ -367,8 +357,7 @@ pub async fn update_token(
     }
     s.core
         .save_acl_token(&actor, Some(&accessor), token_input(&f)?)
-        .await
-        .map_err(core_error)?;
+        .await?;
     let acl = &s.core.model.read().acl;
     Ok(axum::Json(token_json(acl, &accessor, None)).into_response())
 }
@@ -379,10 +368,7 @@ pub async fn delete_token(
     request: Request,
 ) -> Result<Response, ConsulError> {
     allowed(&s, &request, Need::Write)?;
-    s.core
-        .delete_acl_token(&actor(&request), &accessor)
-        .await
-        .map_err(core_error)?;
+    s.core.delete_acl_token(&actor(&request), &accessor).await?;
     Ok(axum::Json(true).into_response())
 }
 

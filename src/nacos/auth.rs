@@ -11,7 +11,6 @@ use super::AppState;
 use super::error::{ApiError, Style, success};
 use super::params::Params;
 use crate::core::Page;
-use crate::core::auth::AuthState;
 use crate::core::event::Permission;
 
 /// Which generation of the auth API a route belongs to.
@@ -145,12 +144,12 @@ fn page(api: Api, p: &Params, items: Vec<Value>) -> Result<Response, ApiError> {
     })))
 }
 
-fn auth_state(app: &AppState) -> AuthState {
-    app.core.model.read().auth.clone()
-}
-
 pub async fn users(State(app): State<AppState>, api: Api, p: Params) -> Result<Response, ApiError> {
-    let items = auth_state(&app)
+    let items = app
+        .core
+        .model
+        .read()
+        .auth
         .users
         .keys()
         .filter(|u| matches(&p, "username", u))
@@ -162,7 +161,11 @@ pub async fn users(State(app): State<AppState>, api: Api, p: Params) -> Result<R
 /// Names of users that contain `username` (the console's type-ahead).
 pub async fn search_users(State(app): State<AppState>, api: Api, p: Params) -> Response {
     let part = p.str("username");
-    let names: Vec<String> = auth_state(&app)
+    let names: Vec<String> = app
+        .core
+        .model
+        .read()
+        .auth
         .users
         .keys()
         .filter(|u| u.contains(part))
@@ -213,7 +216,11 @@ pub async fn delete_user(
 }
 
 pub async fn roles(State(app): State<AppState>, api: Api, p: Params) -> Result<Response, ApiError> {
-    let items = auth_state(&app)
+    let items = app
+        .core
+        .model
+        .read()
+        .auth
         .bindings
         .iter()
         .filter(|b| matches(&p, "username", &b.username) && matches(&p, "role", &b.role))
@@ -225,7 +232,11 @@ pub async fn roles(State(app): State<AppState>, api: Api, p: Params) -> Result<R
 /// Role names that contain `role`.
 pub async fn search_roles(State(app): State<AppState>, api: Api, p: Params) -> Response {
     let part = p.str("role");
-    let mut names: Vec<String> = auth_state(&app)
+    let mut names: Vec<String> = app
+        .core
+        .model
+        .read()
+        .auth
         .bindings
         .iter()
         .map(|b| b.role.clone())
@@ -258,7 +269,10 @@ pub async fn unbind_role(
     let role = p.required("role", api.style())?;
     let username = p.str("username");
     let users: Vec<String> = if username.is_empty() {
-        auth_state(&app)
+        app.core
+            .model
+            .read()
+            .auth
             .bindings
             .iter()
             .filter(|b| b.role == role)
@@ -283,7 +297,9 @@ pub async fn permissions(
     api: Api,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let auth = auth_state(&app);
+    // Read under the lock (no await below): no copy of the users, roles and grants.
+    let model = app.core.model.read();
+    let auth = &model.auth;
     if p.str("search").is_empty() && !p.str("resource").is_empty() {
         let duplicate = auth.permissions.iter().any(|g| {
             g.role == p.str("role")

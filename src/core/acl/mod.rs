@@ -220,9 +220,13 @@ impl AclState {
     /// What a request's secret may do: no secret is the anonymous token; an unknown or expired
     /// secret is refused (`None`, Consul's "ACL not found").
     pub fn resolve(&self, secret: Option<&str>, now: DateTime<Utc>) -> Option<Authorizer> {
+        let anonymous;
         let token = match secret.filter(|s| !s.is_empty() && *s != ANONYMOUS_SECRET) {
-            None => self.anonymous(),
-            Some(secret) => self.token_by_secret(secret)?.clone(),
+            None => {
+                anonymous = self.anonymous();
+                &anonymous
+            }
+            Some(secret) => self.token_by_secret(secret)?,
         };
         if token.data.expiration_time.is_some_and(|t| t <= now) {
             return None;
