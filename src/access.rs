@@ -20,9 +20,23 @@ pub enum Need {
     Authenticated,
     /// An action on a config or service (or a whole group or namespace of them).
     Resource(Resource, Action),
+    /// Some read grant reaching into a namespace: what a namespace-wide list needs before the
+    /// namespace's existence is even looked at (its answer is then filtered item by item).
+    Enter(String),
     /// The named user themself (changing their own password), or an admin.
     UserOrAdmin(String),
     Admin,
+}
+
+/// Whether an authenticated `user` may do what `need` says.
+pub fn permits(auth: &AuthState, user: &str, need: &Need) -> bool {
+    match need {
+        Need::Open | Need::Authenticated => true,
+        Need::Resource(resource, action) => auth.allows(user, resource, *action),
+        Need::Enter(namespace) => auth.reaches_namespace(user, namespace, Action::Read),
+        Need::UserOrAdmin(named) => named == user || auth.is_admin(user),
+        Need::Admin => auth.is_admin(user),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +113,19 @@ impl Access {
         }
     }
 
-    /// Decides a request: Ok with the user (if any) or why not.
+    /// The user a request's token names: genuine, unexpired, and still a user.
+    pub fn authenticate(&self, auth: &AuthState, token: Option<&str>) -> Result<String, Denied> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(Denied::Unauthenticated("user not found!"))?;
+        let user = self.verify(token)?;
+        if !auth.users.contains_key(&user) {
+            return Err(Denied::Unauthenticated("user not found!"));
+        }
+        Ok(user)
+    }
+
+    /// Decides a request with one need: Ok with the user (if any) or why not.
     pub fn check(
         &self,
         auth: &AuthState,
@@ -109,20 +135,8 @@ impl Access {
         if !self.enabled || *need == Need::Open {
             return Ok(None);
         }
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(Denied::Unauthenticated("user not found!"))?;
-        let user = self.verify(token)?;
-        if !auth.users.contains_key(&user) {
-            return Err(Denied::Unauthenticated("user not found!"));
-        }
-        let allowed = match need {
-            Need::Open | Need::Authenticated => true,
-            Need::Resource(resource, action) => auth.allows(&user, resource, *action),
-            Need::UserOrAdmin(named) => *named == user || auth.is_admin(&user),
-            Need::Admin => auth.is_admin(&user),
-        };
-        if allowed {
+        let user = self.authenticate(auth, token)?;
+        if permits(auth, &user, need) {
             Ok(Some(user))
         } else {
             Err(Denied::Forbidden)
@@ -138,24 +152,45 @@ impl Access {
 
     /// Whether `username` from `source` may try to log in now.
     pub fn login_allowed(&self, username: &str, source: &str) -> bool {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let key = (username.to_owned(), source.to_owned());
-        let recent = failures.entry(key).or_default();
-        recent.retain(|t| t.elapsed() < Duration::from_secs(60));
-        recent.len() < self.attempts as usize
+        failures.get(&key).is_none_or(|recent| {
+            recent
+                .iter()
+                .filter(|t| t.elapsed() < THROTTLE_WINDOW)
+                .count()
+                < self.attempts as usize
+        })
     }
 
+    /// Counts a failed login. The table is bounded: when full, entries whose failures have all
+    /// aged out go first, then the not-yet-blocking one that failed longest ago, so a spray of
+    /// usernames neither grows it nor lifts a block.
     pub fn login_failed(&self, username: &str, source: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() > 100_000 {
-            failures.clear(); // bounded memory under a spray of usernames
+        let key = (username.to_owned(), source.to_owned());
+        if !failures.contains_key(&key) && failures.len() >= MAX_THROTTLED {
+            failures.retain(|_, recent| recent.iter().any(|t| t.elapsed() < THROTTLE_WINDOW));
+            let blocking = |recent: &Vec<Instant>| recent.len() >= self.attempts as usize;
+            if failures.len() >= MAX_THROTTLED
+                && let Some(evicted) = failures
+                    .iter()
+                    .min_by_key(|(_, recent)| (blocking(recent), recent.last().copied()))
+                    .map(|(k, _)| k.clone())
+            {
+                failures.remove(&evicted);
+            }
         }
-        failures
-            .entry((username.to_owned(), source.to_owned()))
-            .or_default()
-            .push(Instant::now());
+        let recent = failures.entry(key).or_default();
+        recent.retain(|t| t.elapsed() < THROTTLE_WINDOW);
+        recent.push(Instant::now());
     }
 }
+
+/// How long a failed login counts against its user and source.
+const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+/// Most (user, source) pairs the login throttle tracks.
+const MAX_THROTTLED: usize = 100_000;
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +236,25 @@ mod tests {
         assert!(
             a.login_allowed("nacos", "10.0.0.2"),
             "another source is not blocked"
+        );
+    }
+
+    #[test]
+    fn a_spray_of_usernames_does_not_unblock_a_throttled_source() {
+        let a = access("0123456789abcdef0123456789abcdef", 60);
+        for _ in 0..5 {
+            a.login_failed("nacos", "10.0.0.1");
+        }
+        for i in 0..MAX_THROTTLED + 10 {
+            a.login_failed(&format!("spray-{i}"), "10.6.6.6");
+        }
+        assert!(
+            a.failures.lock().unwrap().len() <= MAX_THROTTLED,
+            "the table stays bounded"
+        );
+        assert!(
+            !a.login_allowed("nacos", "10.0.0.1"),
+            "the blocked source stays blocked"
         );
     }
 }

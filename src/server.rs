@@ -126,21 +126,28 @@ async fn serve(
     tracing::info!(node, "Nacre is serving the Nacos HTTP API on http://{addr}");
     let spool_dir = std::path::absolute(settings.data_dir.join("uploads"))
         .unwrap_or_else(|_| settings.data_dir.join("uploads"));
-    let app = crate::nacos::router(core.clone(), settings.server.max_body_bytes)
+    let shared = Arc::new(core.clone());
+    // Validated with the settings; a bad list never gets this far.
+    let trusted = Arc::new(
+        crate::client_addr::TrustedProxies::parse(&settings.server.trusted_proxies)
+            .unwrap_or_default(),
+    );
+    let app = crate::nacos::router(shared.clone(), settings.server.max_body_bytes)
         .merge(crate::packages::router(
-            core.clone(),
+            shared.clone(),
             spool_dir,
             settings.packages.max_bytes,
+            settings.server.max_body_bytes,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             core.metrics.clone(),
             crate::nacos::observe::track,
         ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            (Arc::new(core.clone()), settings.server.max_body_bytes),
-            crate::nacos::guard::guard,
-        ))
-        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span));
+        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
+        .layer(axum::middleware::from_fn_with_state(
+            trusted.clone(),
+            crate::client_addr::record,
+        ));
     // The Nacos gRPC SDK protocol on HTTP port + 1000 (or server.grpc-port), stopped with the rest.
     let (consul_stop, consul_stopped) = tokio::sync::watch::channel(false);
     let grpc = {
@@ -175,15 +182,22 @@ async fn serve(
         let router = crate::consul::router(
             core.clone(),
             format!("{host}:{}", settings.server.consul_port),
-        );
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            trusted,
+            crate::client_addr::record,
+        ));
         let mut stopped = consul_stopped;
         let probes = tokio::spawn(crate::consul::probes::run(core.clone(), node.to_owned()));
         Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
             probes.abort();
         }))
     } else {

@@ -157,6 +157,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Consul HTTP API port; 0 turns the Consul API off.
     pub consul_port: u16,
+    /// Reverse proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` is believed.
+    /// From anyone else the TCP peer is the client: its address is what history records, what
+    /// the login throttle counts and where UDP pushes go.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,6 +260,7 @@ impl Default for ServerSettings {
             grpc_port: 0,
             max_body_bytes: 10 * 1024 * 1024,
             consul_port: 8500,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -396,6 +401,10 @@ impl Settings {
                 "server.grpc-port",
                 "HTTP port + 1000 exceeds 65535; set server.grpc-port",
             );
+        }
+        if let Err(reason) = crate::client_addr::TrustedProxies::parse(&self.server.trusted_proxies)
+        {
+            return invalid("server.trusted-proxies", &reason);
         }
         if self.auth.enabled {
             let how = "set auth.token-secret (NACRE_AUTH_TOKEN_SECRET) to a random string of at \

@@ -129,16 +129,11 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     Ok(response)
 }
 
+/// Who made a change: the client's address (Consul has no user names).
 pub(super) fn actor(request: &Request) -> Actor {
-    let ip = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     Actor {
         user: String::new(),
-        ip,
+        ip: crate::client_addr::ClientAddr::of(request).text(),
     }
 }
 

@@ -15,6 +15,8 @@ pub const ADMIN_ROLE: &str = "ROLE_ADMIN";
 pub const DEFAULT_ADMIN: &str = "nacos";
 /// bcrypt's work factor: ~50 ms a hash on one core, which also paces password guessing.
 const BCRYPT_COST: u32 = 10;
+/// A bcrypt hash (of a random string, cost 10) checked when the username is unknown.
+const UNKNOWN_USER_HASH: &str = "$2b$10$t9W9XzF3htbGF4SkTdXnWODTX9FvuQKdRP/JcsQscO4/1kCuTLYJO";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthState {
@@ -94,6 +96,32 @@ impl AuthState {
     }
 }
 
+impl AuthState {
+    /// Whether some grant of `username` for `action` covers anything in `namespace`.
+    pub fn reaches_namespace(&self, username: &str, namespace: &str, action: Action) -> bool {
+        if !self.users.contains_key(username) {
+            return false;
+        }
+        if self.is_admin(username) {
+            return true;
+        }
+        let namespace = normalize_namespace(namespace);
+        let roles: BTreeSet<&str> = self.roles_of(username).collect();
+        self.permissions.iter().any(|p| {
+            let granted_namespace = p.resource.split_once(':').map_or("*", |(ns, _)| ns);
+            roles.contains(p.role.as_str())
+                && wildcard_matches(
+                    normalize_namespace(granted_namespace).as_bytes(),
+                    namespace.as_bytes(),
+                )
+                && match action {
+                    Action::Read => p.action.contains('r'),
+                    Action::Write => p.action.contains('w'),
+                }
+        })
+    }
+}
+
 /// What a request touches, as Nacos names it: `namespace:group:kind/name`, where a group or
 /// name the request does not give is `*` (so only a grant of the whole namespace covers it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,21 +148,50 @@ impl Resource {
         }
     }
 
-    /// A service; `service` may carry its group as `group@@name`, as Nacos clients send it.
+    /// A service, named as the one request parser resolved it (its group already split
+    /// from a `group@@name` spelling; empty parts are `*`).
     pub fn naming(namespace: &str, group: &str, service: &str) -> Self {
-        let (group, name) = match service.split_once("@@") {
-            Some((g, n)) if group.is_empty() => (g, n),
-            Some((_, n)) => (group, n),
-            None if group.is_empty() && !service.is_empty() => {
-                (super::registry::DEFAULT_GROUP, service)
-            }
-            None => (group, service),
-        };
         Self {
             namespace: namespace.to_owned(),
             group: group.to_owned(),
             kind: ResourceKind::Naming,
-            name: name.to_owned(),
+            name: service.to_owned(),
+        }
+    }
+
+    pub fn of_config(key: &super::state::ConfigKey) -> Self {
+        Self::config(&key.namespace, &key.group, &key.data_id)
+    }
+
+    pub fn of_service(key: &super::registry::ServiceKey) -> Self {
+        Self::naming(&key.namespace, &key.group, &key.service)
+    }
+}
+
+/// Who is reading a list: everything a list or search answers is filtered through this, so a
+/// caller learns nothing (content, md5, existence) of what it may not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// Access control is off.
+    Anyone,
+    /// A signed-in user: sees what its grants allow.
+    User(String),
+}
+
+impl Reader {
+    pub fn may_read(&self, auth: &AuthState, resource: &Resource) -> bool {
+        match self {
+            Reader::Anyone => true,
+            Reader::User(user) => auth.allows(user, resource, Action::Read),
+        }
+    }
+
+    /// Whether any read grant of the user reaches into `namespace` (or it is an admin): what a
+    /// namespace-wide list needs before its existence is even looked at.
+    pub fn may_enter(&self, auth: &AuthState, namespace: &str) -> bool {
+        match self {
+            Reader::Anyone => true,
+            Reader::User(user) => auth.reaches_namespace(user, namespace, Action::Read),
         }
     }
 }
@@ -240,13 +297,16 @@ impl Core {
             .users
             .get(username)
             .map(|(h, _)| h.clone());
-        let Some(stored) = stored else {
-            return false;
-        };
+        // An unknown user costs the same bcrypt work as a wrong password, so the answer's
+        // timing does not tell which usernames exist.
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| UNKNOWN_USER_HASH.to_owned());
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &stored).unwrap_or(false))
-            .await
-            .unwrap_or(false)
+        let matches =
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &stored).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        known && matches
     }
 
     /// Creates a user; a conflict if it exists (compare-and-set on its subject).
@@ -498,13 +558,15 @@ mod tests {
             !s.allows("dev", &Resource::config("prod", "", ""), w),
             "a whole-namespace request needs a whole-namespace grant"
         );
-        assert!(s.allows("dev", &Resource::naming("prod", "", "OPS@@svc"), w));
+        assert!(s.allows("dev", &Resource::naming("prod", "OPS", "svc"), w));
         assert!(s.allows("dev", &Resource::config("", "X", "shared.yaml"), w));
         assert!(!s.allows("dev", &Resource::config("", "X", "other.yaml"), w));
         assert_eq!(
-            Resource::naming("", "", "svc").to_string(),
+            Resource::naming("", "DEFAULT_GROUP", "svc").to_string(),
             "public:DEFAULT_GROUP:naming/svc"
         );
+        assert!(s.reaches_namespace("dev", "prod", w));
+        assert!(!s.reaches_namespace("dev", "other", w));
     }
 
     #[test]

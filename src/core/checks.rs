@@ -347,7 +347,15 @@ impl Core {
             ip: String::new(),
         };
         let mut changed = 0;
-        for s in self.agent_services() {
+        let services = self.agent_services();
+        self.renewals.keep_only(
+            KIND,
+            &services
+                .iter()
+                .flat_map(|s| s.checks.iter().map(|c| c.id.as_str()))
+                .collect(),
+        );
+        for s in services {
             for c in s.checks.iter().filter(|c| !c.ttl.is_empty()) {
                 let Ok(ttl) = humantime::parse_duration(&c.ttl) else {
                     continue;

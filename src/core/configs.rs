@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
+use super::auth::{Reader, Resource};
 use super::event::{ConfigDeleted, ConfigPublished, Event};
 use super::log::Expect;
 use super::state::{ConfigEntry, ConfigKey};
@@ -149,7 +150,12 @@ impl Core {
         }
     }
 
-    pub fn search_configs(&self, query: &ConfigQuery) -> Result<Page<Arc<ConfigEntry>>, CoreError> {
+    /// The configs `query` matches that `reader` may read, paged.
+    pub fn search_configs(
+        &self,
+        query: &ConfigQuery,
+        reader: &Reader,
+    ) -> Result<Page<Arc<ConfigEntry>>, CoreError> {
         self.require_namespace(&query.namespace)?;
         let namespace = super::state::normalize_namespace(&query.namespace);
         let matches = |pattern: &str, value: &str| {
@@ -176,6 +182,7 @@ impl Core {
             .filter(|e| query.app_name.is_empty() || e.app_name == query.app_name)
             .filter(|e| query.content.is_empty() || glob(&query.content, &e.content))
             .filter(|e| tags.is_empty() || e.tags.split(',').any(|t| tags.contains(&t.trim())))
+            .filter(|e| reader.may_read(&state.auth, &Resource::of_config(&e.key)))
             .cloned()
             .collect();
         drop(state);

@@ -154,12 +154,9 @@ impl Core {
             .find(|row| row.id == nid))
     }
 
-    /// Undoes the change recorded at `nid`, as Nacos' console does: an insert is undone by deleting
+    /// Undoes the change a history row records, as Nacos' console does: an insert is undone by deleting
     /// the config, an update or delete by publishing the content the row holds.
-    pub async fn rollback_config(&self, actor: &Actor, nid: u64) -> Result<u64, CoreError> {
-        let row = self.history_item(nid).await?.ok_or_else(|| {
-            CoreError::NotFound(format!("certain config history for nid = {nid} not exist"))
-        })?;
+    pub async fn rollback_config(&self, actor: &Actor, row: HistoryItem) -> Result<u64, CoreError> {
         if row.op == Op::Insert {
             return self.remove_config(actor, &row.key).await?.ok_or_else(|| {
                 CoreError::NotFound(format!(

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod history;
 pub mod kv;
+pub mod limits;
 pub mod liveness;
 pub mod log;
 pub mod model;

@@ -1,5 +1,6 @@
 //! Namespace operations. `public` always exists and cannot be changed or removed.
 
+use super::auth::{Reader, Resource};
 use super::event::{Event, NamespaceData, NamespaceRef};
 use super::log::Expect;
 use super::state::{NamespaceEntry, PUBLIC_NAMESPACE};
@@ -17,12 +18,15 @@ pub struct NamespaceInfo {
 }
 
 impl Core {
-    pub fn list_namespaces(&self) -> Vec<NamespaceInfo> {
+    /// `public` and the namespaces `reader`'s grants reach, each with the count of configs it
+    /// may read.
+    pub fn list_namespaces(&self, reader: &Reader) -> Vec<NamespaceInfo> {
         let state = self.model.read();
         let count = |ns: &str| {
             state
                 .live_configs()
                 .filter(|e| e.key.namespace == ns)
+                .filter(|e| reader.may_read(&state.auth, &Resource::of_config(&e.key)))
                 .count()
         };
         let mut out = vec![NamespaceInfo {
@@ -36,6 +40,7 @@ impl Core {
             state
                 .namespaces
                 .values()
+                .filter(|n| reader.may_enter(&state.auth, &n.namespace))
                 .map(|n: &NamespaceEntry| NamespaceInfo {
                     id: n.namespace.clone(),
                     name: n.name.clone(),
@@ -47,9 +52,9 @@ impl Core {
         out
     }
 
-    pub fn get_namespace(&self, id: &str) -> Result<NamespaceInfo, CoreError> {
+    pub fn get_namespace(&self, id: &str, reader: &Reader) -> Result<NamespaceInfo, CoreError> {
         let id = super::state::normalize_namespace(id);
-        self.list_namespaces()
+        self.list_namespaces(reader)
             .into_iter()
             .find(|n| n.id == id)
             .ok_or_else(|| CoreError::NamespaceNotFound(id.to_owned()))

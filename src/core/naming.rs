@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::auth::{Reader, Resource};
 use super::event::{Event, InstanceData, InstanceRef, InstanceSpec, ServiceData, ServiceRef};
 use super::log::Expect;
 use super::registry::{DEFAULT_CLUSTER, Instance, InstanceKey, ServiceEntry, ServiceKey};
@@ -378,11 +379,12 @@ impl Core {
             .await
     }
 
-    /// Visible service names of a namespace (and group, if given), paged.
+    /// Visible service names of a namespace (and group, if given) that `reader` may read, paged.
     pub fn list_services(
         &self,
         namespace: &str,
         group: &str,
+        reader: &Reader,
         page_no: usize,
         page_size: usize,
     ) -> Result<Page<ServiceKey>, CoreError> {
@@ -396,6 +398,7 @@ impl Core {
                 e.visible()
                     && e.key.namespace == namespace
                     && (group.is_empty() || e.key.group == group)
+                    && reader.may_read(&state.auth, &Resource::of_service(&e.key))
             })
             .map(|e| e.key.clone())
             .collect();

@@ -81,6 +81,17 @@ impl Renewals {
         }
     }
 
+    /// Forgets the clocks of `kind` whose ids are not `live` (ended sessions, removed checks),
+    /// so the table holds what exists rather than every id ever renewed.
+    pub fn keep_only(&self, kind: &str, live: &std::collections::HashSet<&str>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.retain(|key, _| {
+                key.split_once('/')
+                    .is_none_or(|(k, id)| k != kind || live.contains(id))
+            });
+        }
+    }
+
     /// Time since the last renewal; a clock never seen starts now.
     pub fn silence(&self, kind: &str, id: &str, now: Instant) -> Duration {
         match self.0.lock() {
@@ -216,8 +227,11 @@ impl Core {
     /// Ends sessions silent for twice their TTL. Called from the liveness loop.
     pub async fn expire_sessions(&self) -> Result<usize, CoreError> {
         let now = Instant::now();
+        let sessions = self.sessions();
+        self.renewals
+            .keep_only(KIND, &sessions.iter().map(|s| s.data.id.as_str()).collect());
         let due: Vec<String> = {
-            self.sessions()
+            sessions
                 .iter()
                 .filter_map(|s| {
                     let ttl = parse_ttl(&s.data.ttl).ok().flatten()?;
@@ -251,6 +265,17 @@ mod tests {
         for bad in ["5s", "25h", "soon"] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn renewal_clocks_are_kept_only_for_what_exists() {
+        let r = Renewals::default();
+        r.record("session", "live");
+        r.record("session", "ended");
+        r.record("check", "ended");
+        r.keep_only("session", &["live"].into_iter().collect());
+        let kept: Vec<String> = r.0.lock().unwrap().keys().cloned().collect();
+        assert_eq!(kept, ["check/ended", "session/live"]);
     }
 
     #[test]

@@ -10,14 +10,6 @@ use crate::core::configs::PublishConfig;
 use crate::core::state::ConfigKey;
 use crate::core::{Actor, CoreError};
 
-fn key_of(body: &Body) -> ConfigKey {
-    ConfigKey::new(
-        &body.text("tenant"),
-        &body.text("group"),
-        &body.text("dataId"),
-    )
-}
-
 /// A core error as Nacos answers a handler's exception: resultCode and errorCode alike.
 pub fn core_error(e: &CoreError) -> Payload {
     let code = match e {
@@ -29,9 +21,9 @@ pub fn core_error(e: &CoreError) -> Payload {
     wire::error(code, code, &e.to_string())
 }
 
-pub fn query(g: &Grpc, body: &Body) -> Payload {
+pub fn query(g: &Grpc, key: &ConfigKey) -> Payload {
     const KIND: &str = "ConfigQueryResponse";
-    match g.core.get_config(&key_of(body)) {
+    match g.core.get_config(key) {
         Ok(Some(e)) => wire::ok(
             KIND,
             json!({"content": e.content, "encryptedDataKey": e.encrypted_data_key,
@@ -49,7 +41,13 @@ pub fn query(g: &Grpc, body: &Body) -> Payload {
     }
 }
 
-pub async fn publish(g: &Grpc, actor: &Actor, body: &Body, conn: &Connection) -> Payload {
+pub async fn publish(
+    g: &Grpc,
+    actor: &Actor,
+    key: ConfigKey,
+    body: &Body,
+    conn: &Connection,
+) -> Payload {
     const KIND: &str = "ConfigPublishResponse";
     let extra = body.object("additionMap");
     let app_name = match extra.text("appName") {
@@ -57,7 +55,7 @@ pub async fn publish(g: &Grpc, actor: &Actor, body: &Body, conn: &Connection) ->
         a => a,
     };
     let request = PublishConfig {
-        key: key_of(body),
+        key,
         content: body.text("content"),
         config_type: extra.text("type"),
         app_name,
@@ -79,25 +77,31 @@ pub async fn publish(g: &Grpc, actor: &Actor, body: &Body, conn: &Connection) ->
     }
 }
 
-pub async fn remove(g: &Grpc, actor: &Actor, body: &Body) -> Payload {
-    match g.core.remove_config(actor, &key_of(body)).await {
+pub async fn remove(g: &Grpc, actor: &Actor, key: &ConfigKey) -> Payload {
+    match g.core.remove_config(actor, key).await {
         Ok(_) => wire::ok("ConfigRemoveResponse", json!({})),
         Err(e) => core_error(&e),
     }
 }
 
-/// Listens (or stops listening) to configs; answers the listened ones whose md5 differs.
-pub fn batch_listen(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
+/// Listens (or stops listening) to configs, each named by the parsed (and checked) key of its
+/// context; answers the listened ones whose md5 differs.
+pub fn batch_listen(
+    g: &Grpc,
+    body: &Body,
+    items: Vec<(ConfigKey, Body)>,
+    conn: &Connection,
+) -> Payload {
     let listen = body.flag("listen", true);
     let mut changed = Vec::new();
-    for ctx in body.list("configListenContexts") {
-        let key = key_of(&ctx);
+    for (key, ctx) in items {
         if !listen {
             if conn.unlisten(&key) {
                 g.core.metrics.listeners.dec();
             }
             continue;
         }
+        // Echoed as the client spelled it: clients match answers by their own text.
         let tenant = ctx.text("tenant");
         let current = g
             .core

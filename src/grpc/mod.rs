@@ -28,8 +28,11 @@ use self::proto::Payload;
 use self::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServer};
 use self::proto::request_server::{Request, RequestServer};
 use self::wire::{Body, code};
-use crate::core::state::Change;
+use crate::core::auth::{Action, Reader, Resource};
+use crate::core::registry::ServiceKey;
+use crate::core::state::{Change, ConfigKey};
 use crate::core::{Actor, Core, CoreError};
+use crate::nacos::target::{self, TargetError};
 
 /// Largest message a client may send (configs are bounded far lower by `config.max-content-bytes`).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -56,6 +59,51 @@ pub const HANDLED: &[&str] = &[
     "SubscribeServiceRequest",
     "ServiceListRequest",
 ];
+
+/// What a request touches, parsed once from its body by the parser the HTTP adapter uses
+/// (`nacos::target`); the access check and the handler both act on this value.
+pub enum Target {
+    /// Touches nothing (health checks).
+    None,
+    /// A type without a parser here: for admins only, never open by omission.
+    Unscoped,
+    Config(ConfigKey),
+    /// A batch listen: each context's config, with the context.
+    Configs(Vec<(ConfigKey, Body)>),
+    Service(ServiceKey),
+    /// A list of the services of a namespace (and group), answered filtered.
+    Services {
+        namespace: String,
+        group: Option<String>,
+    },
+}
+
+impl Target {
+    fn parse(kind: &str, body: &Body) -> Result<Self, TargetError> {
+        Ok(match kind {
+            "ConfigQueryRequest" | "ConfigPublishRequest" | "ConfigRemoveRequest" => {
+                Target::Config(target::config_key(body, "group")?)
+            }
+            "ConfigBatchListenRequest" => Target::Configs(
+                body.list("configListenContexts")
+                    .into_iter()
+                    .map(|ctx| Ok((target::config_key(&ctx, "group")?, ctx)))
+                    .collect::<Result<_, TargetError>>()?,
+            ),
+            "InstanceRequest"
+            | "PersistentInstanceRequest"
+            | "BatchInstanceRequest"
+            | "ServiceQueryRequest"
+            | "SubscribeServiceRequest" => Target::Service(target::service_key(body)?),
+            "ServiceListRequest" => {
+                let (namespace, group) = target::service_scope(body)?;
+                Target::Services { namespace, group }
+            }
+            "HealthCheckRequest" => Target::None,
+            _ => Target::Unscoped,
+        })
+    }
+}
 
 #[derive(Clone)]
 pub struct Grpc {
@@ -167,92 +215,102 @@ impl Grpc {
             .as_ref()
             .and_then(|m| m.headers.get("accessToken"))
             .map(String::as_str);
-        let user = match self.authorize(&kind, &body, token) {
-            Ok(user) => user.unwrap_or_default(),
+        let target = match Target::parse(&kind, &body) {
+            Ok(target) => target,
+            Err(e) => return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, &e.to_string()),
+        };
+        let reader = match self.authorize(&kind, &target, token) {
+            Ok(reader) => reader,
             Err(why) => return wire::error(403, 403, why),
         };
         let actor = Actor {
-            user,
+            user: match &reader {
+                Reader::User(user) => user.clone(),
+                Reader::Anyone => String::new(),
+            },
             ip: conn.client_ip.clone(),
         };
-        match kind.as_str() {
-            "HealthCheckRequest" => wire::ok("HealthCheckResponse", json!({})),
-            "ConfigQueryRequest" => config::query(self, &body),
-            "ConfigPublishRequest" => config::publish(self, &actor, &body, &conn).await,
-            "ConfigRemoveRequest" => config::remove(self, &actor, &body).await,
-            "ConfigBatchListenRequest" => config::batch_listen(self, &body, &conn),
-            "InstanceRequest" => naming::instance(self, &actor, &body, &conn, true).await,
-            "PersistentInstanceRequest" => {
-                naming::instance(self, &actor, &body, &conn, false).await
+        match (kind.as_str(), target) {
+            ("HealthCheckRequest", _) => wire::ok("HealthCheckResponse", json!({})),
+            ("ConfigQueryRequest", Target::Config(key)) => config::query(self, &key),
+            ("ConfigPublishRequest", Target::Config(key)) => {
+                config::publish(self, &actor, key, &body, &conn).await
             }
-            "BatchInstanceRequest" => naming::batch(self, &actor, &body, &conn).await,
-            "ServiceQueryRequest" => naming::query(self, &body),
-            "SubscribeServiceRequest" => naming::subscribe(self, &body, &conn),
-            "ServiceListRequest" => naming::list(self, &body),
+            ("ConfigRemoveRequest", Target::Config(key)) => {
+                config::remove(self, &actor, &key).await
+            }
+            ("ConfigBatchListenRequest", Target::Configs(items)) => {
+                config::batch_listen(self, &body, items, &conn)
+            }
+            ("InstanceRequest", Target::Service(service)) => {
+                naming::instance(self, &actor, service, &body, &conn, true).await
+            }
+            ("PersistentInstanceRequest", Target::Service(service)) => {
+                naming::instance(self, &actor, service, &body, &conn, false).await
+            }
+            ("BatchInstanceRequest", Target::Service(service)) => {
+                naming::batch(self, &actor, service, &body, &conn).await
+            }
+            ("ServiceQueryRequest", Target::Service(service)) => {
+                naming::query(self, &service, &body)
+            }
+            ("SubscribeServiceRequest", Target::Service(service)) => {
+                naming::subscribe(self, service, &body, &conn)
+            }
+            ("ServiceListRequest", Target::Services { namespace, group }) => {
+                naming::list(self, &namespace, group.as_deref(), &reader, &body)
+            }
             _ => wire::error(500, code::NO_HANDLER, "RequestHandler Not Found"),
         }
     }
 
-    /// The access decision for a request (token from the SDK's `accessToken` header); a refusal
-    /// is answered as Nacos does, with 403 and this reason.
+    /// The access decision for a request's parsed target (token from the SDK's `accessToken`
+    /// header); a refusal is answered as Nacos does, with 403 and this reason. Ok with who reads.
     fn authorize(
         &self,
         kind: &str,
-        body: &Body,
+        target: &Target,
         token: Option<&str>,
-    ) -> Result<Option<String>, &'static str> {
-        use crate::access::{Denied, Need};
-        use crate::core::auth::{Action, Resource};
-        if !self.core.access.enabled {
-            return Ok(None);
+    ) -> Result<Reader, &'static str> {
+        use crate::access::{Denied, Need, permits};
+        if !self.core.access.enabled || matches!(target, Target::None) {
+            return Ok(Reader::Anyone);
         }
-        let config =
-            |b: &Body| Resource::config(&b.text("tenant"), &b.text("group"), &b.text("dataId"));
-        let service = |b: &Body| {
-            Resource::naming(
-                &b.text("namespace"),
-                &b.text("groupName"),
-                &b.text("serviceName"),
-            )
-        };
-        let needs: Vec<Need> = match kind {
-            "HealthCheckRequest" => vec![Need::Open],
-            "ConfigQueryRequest" => vec![Need::Resource(config(body), Action::Read)],
-            "ConfigPublishRequest" | "ConfigRemoveRequest" => {
-                vec![Need::Resource(config(body), Action::Write)]
-            }
-            "ConfigBatchListenRequest" => body
-                .list("configListenContexts")
+        let config = |key: &ConfigKey, action| Need::Resource(Resource::of_config(key), action);
+        let writes = matches!(
+            kind,
+            "ConfigPublishRequest"
+                | "ConfigRemoveRequest"
+                | "InstanceRequest"
+                | "PersistentInstanceRequest"
+                | "BatchInstanceRequest"
+        );
+        let action = if writes { Action::Write } else { Action::Read };
+        let needs: Vec<Need> = match target {
+            Target::None => vec![],
+            Target::Unscoped => vec![Need::Admin],
+            Target::Config(key) => vec![config(key, action)],
+            Target::Configs(items) => items
                 .iter()
-                .map(|c| Need::Resource(config(c), Action::Read))
+                .map(|(key, _)| config(key, Action::Read))
                 .collect(),
-            "InstanceRequest" | "PersistentInstanceRequest" | "BatchInstanceRequest" => {
-                vec![Need::Resource(service(body), Action::Write)]
+            Target::Service(service) => {
+                vec![Need::Resource(Resource::of_service(service), action)]
             }
-            "ServiceQueryRequest" | "SubscribeServiceRequest" => {
-                vec![Need::Resource(service(body), Action::Read)]
-            }
-            "ServiceListRequest" => vec![Need::Resource(
-                Resource::naming(&body.text("namespace"), &body.text("groupName"), ""),
-                Action::Read,
-            )],
-            // A type handled without a rule here is for admins only, never open by omission.
-            _ => vec![Need::Admin],
+            Target::Services { namespace, .. } => vec![Need::Enter(namespace.clone())],
         };
-        if needs == [Need::Open] {
-            return Ok(None);
-        }
         // Decided under the read lock (no await here): no copy of the auth state per request.
         let state = self.core.model.read();
-        let mut user = None;
-        for need in needs.iter().chain(std::iter::once(&Need::Authenticated)) {
-            match self.core.access.check(&state.auth, token, need) {
-                Ok(u) => user = u.or(user),
-                Err(Denied::Unauthenticated(why)) => return Err(why),
-                Err(Denied::Forbidden) => return Err("authorization failed!"),
-            }
+        let user = match self.core.access.authenticate(&state.auth, token) {
+            Ok(user) => user,
+            Err(Denied::Unauthenticated(why)) => return Err(why),
+            Err(Denied::Forbidden) => return Err("authorization failed!"),
+        };
+        if needs.iter().all(|need| permits(&state.auth, &user, need)) {
+            Ok(Reader::User(user))
+        } else {
+            Err("authorization failed!")
         }
-        Ok(user)
     }
 
     /// Releases what a closed connection owned: its ephemeral instances are deregistered (one

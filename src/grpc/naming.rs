@@ -9,19 +9,11 @@ use super::config::core_error;
 use super::connections::Connection;
 use super::proto::Payload;
 use super::wire::{self, Body, code};
+use crate::core::auth::Reader;
 use crate::core::naming::{InstanceInput, Selection, clusters_of};
 use crate::core::registry::{DEFAULT_CLUSTER, InstanceKey, ServiceKey};
 use crate::core::{Actor, CoreError};
 use crate::nacos::naming::ServiceInfoView;
-
-/// The service a request names (`serviceName` may carry its group as `GROUP@@name`).
-fn service_of(body: &Body) -> ServiceKey {
-    let name = body.text("serviceName");
-    match name.split_once("@@") {
-        Some((group, service)) => ServiceKey::new(&body.text("namespace"), group, service),
-        None => ServiceKey::new(&body.text("namespace"), &body.text("groupName"), &name),
-    }
-}
 
 /// An instance from a request; the error is the message of an INVALID_PARAM answer.
 fn instance_of(i: &Body, ephemeral: bool) -> Result<InstanceInput, &'static str> {
@@ -73,11 +65,11 @@ async fn deregister(
 pub async fn instance(
     g: &Grpc,
     actor: &Actor,
+    service: ServiceKey,
     body: &Body,
     conn: &Connection,
     ephemeral: bool,
 ) -> Payload {
-    let service = service_of(body);
     let op = body.text("type");
     let input = match instance_of(&body.object("instance"), ephemeral) {
         Ok(input) => input,
@@ -130,8 +122,13 @@ async fn register(
     Ok(())
 }
 
-pub async fn batch(g: &Grpc, actor: &Actor, body: &Body, conn: &Connection) -> Payload {
-    let service = service_of(body);
+pub async fn batch(
+    g: &Grpc,
+    actor: &Actor,
+    service: ServiceKey,
+    body: &Body,
+    conn: &Connection,
+) -> Payload {
     let op = body.text("type");
     let mut inputs = Vec::new();
     for i in body.list("instances") {
@@ -190,16 +187,14 @@ pub fn service_info(g: &Grpc, service: &ServiceKey, clusters: &str, healthy_only
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
-pub fn query(g: &Grpc, body: &Body) -> Payload {
-    let service = service_of(body);
+pub fn query(g: &Grpc, service: &ServiceKey, body: &Body) -> Payload {
     // Python's SDK spells it healthOnly.
     let healthy_only = body.flag("healthyOnly", false) || body.flag("healthOnly", false);
-    let info = service_info(g, &service, &body.text("cluster"), healthy_only);
+    let info = service_info(g, service, &body.text("cluster"), healthy_only);
     wire::ok("QueryServiceResponse", json!({"serviceInfo": info}))
 }
 
-pub fn subscribe(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
-    let service = service_of(body);
+pub fn subscribe(g: &Grpc, service: ServiceKey, body: &Body, conn: &Connection) -> Payload {
     let on = body.flag("subscribe", true);
     if conn.subscribe(service.clone(), on) {
         if on {
@@ -215,13 +210,19 @@ pub fn subscribe(g: &Grpc, body: &Body, conn: &Connection) -> Payload {
     )
 }
 
-pub fn list(g: &Grpc, body: &Body) -> Payload {
+/// The services of a namespace (and group) the reader may read.
+pub fn list(
+    g: &Grpc,
+    namespace: &str,
+    group: Option<&str>,
+    reader: &Reader,
+    body: &Body,
+) -> Payload {
     let page_no = body.number("pageNo").unwrap_or(1.0).max(1.0) as usize;
     let page_size = body.number("pageSize").unwrap_or(10.0).max(1.0) as usize;
-    let group = body.text("groupName");
     match g
         .core
-        .list_services(&body.text("namespace"), &group, page_no, page_size)
+        .list_services(namespace, group.unwrap_or(""), reader, page_no, page_size)
     {
         Ok(page) => wire::ok(
             "ServiceListResponse",

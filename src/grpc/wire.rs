@@ -22,6 +22,19 @@ pub mod code {
 /// A request body, read leniently: absent and `null` fields are empty.
 pub struct Body(Map<String, Value>);
 
+/// What a request touches is read from its body by the one parser HTTP uses too.
+impl crate::nacos::target::Fields for Body {
+    fn each<'a>(&'a self, name: &'a str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> {
+        let text = match self.value(name) {
+            Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Some(Value::Number(n)) => Some(std::borrow::Cow::Owned(n.to_string())),
+            Some(Value::Bool(b)) => Some(std::borrow::Cow::Owned(b.to_string())),
+            _ => None,
+        };
+        text.into_iter()
+    }
+}
+
 impl Body {
     pub fn parse(payload: &Payload) -> Result<Self, String> {
         let raw = payload

@@ -10,44 +10,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, Style, success};
+use super::guard::{Caller, Checked, ConfigOp, ConfigScope};
 use super::params::Params;
 use crate::core::configs::{ConfigQuery, PublishConfig};
 use crate::core::state::{ConfigEntry, ConfigKey, PUBLIC_NAMESPACE};
-
-/// Parameter names of one API generation.
-#[derive(Clone, Copy)]
-pub struct Names {
-    pub style: Style,
-    pub group: &'static str,
-    pub namespace: &'static [&'static str],
-}
-
-pub const V1: Names = Names {
-    style: Style::V1,
-    group: "group",
-    namespace: &["tenant", "namespaceId"],
-};
-pub const V2: Names = Names {
-    style: Style::V2,
-    group: "group",
-    namespace: &["namespaceId", "tenant"],
-};
-pub const V3: Names = Names {
-    style: Style::V2,
-    group: "groupName",
-    namespace: &["namespaceId", "tenant"],
-};
-
-/// dataId and group are required parameters; the namespace defaults to public.
-pub fn key(p: &Params, names: Names) -> Result<ConfigKey, ApiError> {
-    let data_id = p.required("dataId", names.style)?;
-    let group = p.required(names.group, names.style)?;
-    Ok(ConfigKey::new(
-        p.first(names.namespace).trim(),
-        group,
-        data_id,
-    ))
-}
 
 /// The v1 spelling of a namespace in bodies: Nacos 2.x writes the public namespace as "".
 fn tenant_v1(namespace: &str) -> &str {
@@ -125,23 +91,20 @@ fn item_json(e: &ConfigEntry) -> Value {
     })
 }
 
-fn publish_request(p: &Params, names: Names, key: ConfigKey) -> Result<PublishConfig, ApiError> {
-    let content = p.required("content", names.style)?.to_owned();
-    let pick = |v1: &str, v2: &str| -> String {
-        if names.style == Style::V1 {
-            p.str(v1)
-        } else {
-            p.get(v2).unwrap_or(p.str(v1))
-        }
-        .to_owned()
-    };
+fn publish_request(p: &Params, style: Style, key: ConfigKey) -> Result<PublishConfig, ApiError> {
+    let content = p.required("content", style)?.to_owned();
     Ok(PublishConfig {
         key,
         content,
         config_type: p.str("type").to_owned(),
         app_name: p.str("appName").to_owned(),
         desc: p.str("desc").to_owned(),
-        tags: pick("config_tags", "configTags"),
+        tags: if style == Style::V1 {
+            p.str("config_tags")
+        } else {
+            p.first(&["configTags", "config_tags"])
+        }
+        .to_owned(),
         encrypted_data_key: p.str("encryptedDataKey").to_owned(),
         cas_md5: p
             .header("casMd5")
@@ -150,17 +113,23 @@ fn publish_request(p: &Params, names: Names, key: ConfigKey) -> Result<PublishCo
     })
 }
 
-fn search_query(p: &Params, names: Names, blur: bool) -> Result<ConfigQuery, ApiError> {
+/// A search of the configs the scope names; the patterns are the scope's dataId and group.
+fn search_query(
+    p: &Params,
+    scope: &ConfigScope,
+    style: Style,
+    blur: bool,
+) -> Result<ConfigQuery, ApiError> {
     Ok(ConfigQuery {
-        namespace: p.first(names.namespace).trim().to_owned(),
-        data_id: p.str("dataId").to_owned(),
-        group: p.str(names.group).to_owned(),
+        namespace: scope.namespace.clone(),
+        data_id: scope.data_id.clone().unwrap_or_default(),
+        group: scope.group.clone().unwrap_or_default(),
         app_name: p.str("appName").to_owned(),
         tags: p.first(&["config_tags", "configTags"]).to_owned(),
         content: p.first(&["config_detail", "configDetail"]).to_owned(),
         blur,
-        page_no: p.number("pageNo", 1, names.style)?,
-        page_size: p.number("pageSize", 100, names.style)?,
+        page_no: p.number("pageNo", 1, style)?,
+        page_size: p.number("pageSize", 100, style)?,
     })
 }
 
@@ -178,26 +147,34 @@ fn core_err(style: Style) -> impl Fn(crate::core::CoreError) -> ApiError {
 
 // ---- v1 ----
 
-pub async fn v1_get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+pub async fn v1_get(
+    State(app): State<AppState>,
+    op: Checked<ConfigOp>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
     let style = Style::V1;
-    if let Some(mode) = p.get("search") {
-        let blur = match mode {
-            "blur" => true,
-            "accurate" => false,
-            other => {
-                return Err(ApiError::invalid(
-                    style,
-                    format!("search must be accurate or blur, not {other}"),
-                ));
-            }
-        };
-        let page = app
-            .core
-            .search_configs(&search_query(&p, V1, blur)?)
-            .map_err(core_err(style))?;
-        return Ok(axum::Json(page_json(page, item_json)).into_response());
-    }
-    let key = key(&p, V1)?;
+    let key = match op.into_inner() {
+        ConfigOp::Search(scope) => {
+            let blur = match p.str("search") {
+                "blur" => true,
+                "accurate" => false,
+                other => {
+                    return Err(ApiError::invalid(
+                        style,
+                        format!("search must be accurate or blur, not {other}"),
+                    ));
+                }
+            };
+            let page = app
+                .core
+                .search_configs(&search_query(&p, &scope, style, blur)?, &caller.reader)
+                .map_err(core_err(style))?;
+            return Ok(axum::Json(page_json(page, item_json)).into_response());
+        }
+        ConfigOp::One(key) => key,
+        ConfigOp::Ids(_) => return Err(ApiError::invalid(style, "delType applies to DELETE")),
+    };
     let entry = app.core.get_config(&key).map_err(core_err(style))?;
     if p.get("show") == Some("all") {
         // Nacos answers an empty 200 for a missing config here.
@@ -221,8 +198,18 @@ pub async fn v1_get(State(app): State<AppState>, p: Params) -> Result<Response, 
     }
 }
 
-pub async fn v1_post(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let req = publish_request(&p, V1, key(&p, V1)?)?;
+pub async fn v1_post(
+    State(app): State<AppState>,
+    op: Checked<ConfigOp>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let ConfigOp::One(key) = op.into_inner() else {
+        return Err(ApiError::invalid(
+            Style::V1,
+            "dataId and group name one config",
+        ));
+    };
+    let req = publish_request(&p, Style::V1, key)?;
     app.core
         .publish_config(&p.actor(), req)
         .await
@@ -243,43 +230,40 @@ fn cas_v1(e: crate::core::CoreError) -> ApiError {
     }
 }
 
-pub async fn v1_delete(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    if p.get("delType") == Some("ids") {
-        let ids: Vec<u64> = p
-            .str("ids")
-            .split(',')
-            .filter_map(|i| i.trim().parse().ok())
-            .collect();
-        let keys: Vec<ConfigKey> = {
-            let state = app.core.model.read();
-            state
-                .live_configs()
-                .filter(|e| ids.contains(&e.create_seq))
-                .map(|e| e.key.clone())
-                .collect()
-        };
-        for key in keys {
-            if let Err(e) = app.core.remove_config(&p.actor(), &key).await {
-                return Ok(axum::Json(
-                    json!({"code": 500, "message": e.to_string(), "data": null}),
-                )
-                .into_response());
+pub async fn v1_delete(
+    State(app): State<AppState>,
+    op: Checked<ConfigOp>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    match op.into_inner() {
+        ConfigOp::Ids(keys) => {
+            for key in keys {
+                if let Err(e) = app.core.remove_config(&p.actor(), &key).await {
+                    return Ok(axum::Json(
+                        json!({"code": 500, "message": e.to_string(), "data": null}),
+                    )
+                    .into_response());
+                }
             }
+            Ok(axum::Json(json!({"code": 200, "message": null, "data": true})).into_response())
         }
-        return Ok(axum::Json(json!({"code": 200, "message": null, "data": true})).into_response());
+        ConfigOp::One(key) => {
+            app.core
+                .remove_config(&p.actor(), &key)
+                .await
+                .map_err(core_err(Style::V1))?;
+            Ok(axum::Json(true).into_response())
+        }
+        ConfigOp::Search(_) => Err(ApiError::invalid(Style::V1, "search applies to GET")),
     }
-    let key = key(&p, V1)?;
-    app.core
-        .remove_config(&p.actor(), &key)
-        .await
-        .map_err(core_err(Style::V1))?;
-    Ok(axum::Json(true).into_response())
 }
 
 // ---- v2 ----
 
-pub async fn v2_get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let key = key(&p, V2)?;
+pub async fn v2_get(
+    State(app): State<AppState>,
+    key: Checked<ConfigKey>,
+) -> Result<Response, ApiError> {
     match app.core.get_config(&key).map_err(core_err(Style::V2))? {
         Some(e) => {
             let mut response = success(&e.content);
@@ -295,41 +279,40 @@ pub async fn v2_get(State(app): State<AppState>, p: Params) -> Result<Response, 
     }
 }
 
-pub async fn v2_post(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    publish(&app, &p, V2).await
-}
-
-pub async fn v2_delete(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    remove(&app, &p, V2).await
-}
-
-async fn publish(app: &AppState, p: &Params, names: Names) -> Result<Response, ApiError> {
-    let req = publish_request(p, names, key(p, names)?)?;
-    let mut actor = p.actor();
-    if actor.user.is_empty() {
-        actor.user = p.str("srcUser").to_owned();
-    }
+/// v2 and v3 publish: `{code: 0, data: true}`.
+pub async fn publish(
+    State(app): State<AppState>,
+    key: Checked<ConfigKey>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let req = publish_request(&p, Style::V2, key.into_inner())?;
     app.core
-        .publish_config(&actor, req)
+        .publish_config(&p.actor(), req)
         .await
-        .map_err(core_err(names.style))?;
+        .map_err(core_err(Style::V2))?;
     Ok(success(true))
 }
 
-async fn remove(app: &AppState, p: &Params, names: Names) -> Result<Response, ApiError> {
-    let key = key(p, names)?;
+/// v2 and v3 delete.
+pub async fn remove(
+    State(app): State<AppState>,
+    key: Checked<ConfigKey>,
+    p: Params,
+) -> Result<Response, ApiError> {
     app.core
         .remove_config(&p.actor(), &key)
         .await
-        .map_err(core_err(names.style))?;
+        .map_err(core_err(Style::V2))?;
     Ok(success(true))
 }
 
 // ---- v3 ----
 
 /// Admin and console: `ConfigDetailInfo` in the envelope; 404 when missing.
-pub async fn v3_get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let key = key(&p, V3)?;
+pub async fn v3_get(
+    State(app): State<AppState>,
+    key: Checked<ConfigKey>,
+) -> Result<Response, ApiError> {
     match app.core.get_config(&key).map_err(core_err(Style::V2))? {
         Some(e) => Ok(success(detail_json_v3(&e))),
         None => Err(ApiError::new(
@@ -341,27 +324,26 @@ pub async fn v3_get(State(app): State<AppState>, p: Params) -> Result<Response, 
     }
 }
 
-pub async fn v3_post(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    publish(&app, &p, V3).await
-}
-
-pub async fn v3_delete(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    remove(&app, &p, V3).await
-}
-
-pub async fn v3_list(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+pub async fn v3_list(
+    State(app): State<AppState>,
+    scope: Checked<ConfigScope>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
     let blur = p.get("search").is_none_or(|s| s == "blur");
     let page = app
         .core
-        .search_configs(&search_query(&p, V3, blur)?)
+        .search_configs(&search_query(&p, &scope, Style::V2, blur)?, &caller.reader)
         .map_err(core_err(Style::V2))?;
     Ok(success(page_json(page, detail_json_v3)))
 }
 
 /// The client open API answers a `ConfigQueryResponse` inside the envelope, and 200 with
 /// code 20004 when the config is missing.
-pub async fn v3_client_get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let key = key(&p, V3)?;
+pub async fn v3_client_get(
+    State(app): State<AppState>,
+    key: Checked<ConfigKey>,
+) -> Result<Response, ApiError> {
     match app.core.get_config(&key).map_err(core_err(Style::V1))? {
         Some(e) => Ok(success(json!({
             "resultCode": 200, "errorCode": 0, "message": null, "requestId": null,

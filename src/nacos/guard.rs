@@ -1,232 +1,759 @@
-//! Access control on the Nacos HTTP port (and the package routes beside it): one decision per
-//! request, from its method and matched route, before any handler runs. Routes not named here
-//! are readable by any user and writable by admins only, so a new route is never left open.
+//! Access control on the Nacos HTTP port (and the package routes beside it).
+//!
+//! Every route declares its [`Rule`] beside its path in its adapter's `routes()`. The guard runs
+//! before the route's handler: it reads the request's parameters once, parses what the request
+//! touches with the one parser of its kind (`target.rs`, the listener's probes, an import's
+//! archive, a history row), checks every part of it against the caller's grants, and hands the
+//! handler the parsed value as [`Checked`]. Handlers never see the raw target parameters (they
+//! are removed from [`Params`]), so a handler acts only on what the check saw (DESIGN invariant
+//! 9). Lists and searches answer only what the caller may read ([`Caller::reader`]).
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 
+use super::error::{ApiError, Style};
+use super::params::Params;
+use super::target::{self, TargetError};
+use super::{listener, transfer};
 use crate::access::{Denied, Need};
-use crate::core::Core;
-use crate::core::auth::{Action, Resource};
-use std::collections::HashMap;
+use crate::client_addr::ClientAddr;
+use crate::core::auth::{Action, Reader, Resource};
+use crate::core::configs::{ImportPolicy, PublishConfig};
+use crate::core::history::HistoryItem;
+use crate::core::registry::ServiceKey;
+use crate::core::state::ConfigKey;
+use crate::core::{Actor, Core};
 
-/// The user a request's token named, for handlers to record as the actor.
-#[derive(Debug, Clone)]
-pub struct AuthenticatedUser(pub String);
+/// What a route needs, declared beside its path in `routes()`. The scoped rules name the parser
+/// that reads the route's target and the [`Checked`] value its handler receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone: logging in, the one-time admin initialisation, probes, metrics.
+    Open,
+    /// Any signed-in user; the answer names nothing namespaced (cluster membership).
+    SignedIn,
+    /// Admins only: users, roles, permissions.
+    Admin,
+    /// A user changing their own password, or an admin.
+    OwnPassword,
+    /// One config (read on GET, write otherwise): `Checked<ConfigKey>`.
+    Config,
+    /// v1 `/cs/configs`: one config, a search, or a deletion by ids: `Checked<ConfigOp>`.
+    ConfigV1,
+    /// The configs of one namespace, answered filtered (a search, history's list of configs,
+    /// the ZIP export): `Checked<ConfigScope>`.
+    Configs,
+    /// The HTTP long-polling listener: every probed config is read. `Checked<Vec<Probe>>`.
+    Listener,
+    /// Config history: `Checked<HistoryTarget>`.
+    History(HistoryOp),
+    /// The Consul-style JSON export, filtered: `Checked<KvExportScope>`.
+    KvExport,
+    /// The Consul-style JSON import: every entry is written. `Checked<Import>`.
+    KvImport,
+    /// The ZIP import (multipart): every entry is written. `Checked<Import>`.
+    ZipImport,
+    /// One service (read on GET, write otherwise): `Checked<ServiceKey>`.
+    Service,
+    /// The services of one namespace, answered filtered: `Checked<ServiceScope>`.
+    Services,
+    /// Namespaces: reads answer what the caller's grants reach (`Checked<NamespaceRead>`);
+    /// writes are for admins.
+    Namespaces,
+    /// Packages: signed-in users read, admins write. Bodies stream to the handler untouched.
+    Packages,
+}
 
-/// Routes anyone may call: logging in, the one-time admin initialisation, probes and metrics.
-const OPEN: &[&str] = &[
-    "/nacos/v1/auth/login",
-    "/nacos/v1/auth/users/login",
-    "/nacos/v3/auth/user/login",
-    "/nacos/v1/auth/users/admin",
-    "/nacos/v3/auth/user/admin",
-    "/nacos/v1/ns/operator/metrics",
-    "/nacos/metrics",
-    "/metrics",
-];
+/// What a history route asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryOp {
+    /// v1 `/cs/history`: one row by `nid`, else the rows of one config.
+    RowOrList,
+    Row,
+    List,
+    Previous,
+    Rollback,
+}
 
-/// What a request on `route` needs, from its parameters (query and form).
-pub fn need(method: &Method, route: &str, params: &HashMap<String, String>) -> Need {
-    let reads = method == Method::GET || method == Method::HEAD;
-    let param = |names: &[&str]| param(params, names);
-    if OPEN.contains(&route) || route.contains("/health") || route.contains("/core/state") {
-        Need::Open
-    } else if method == Method::PUT
-        && (route.ends_with("/auth/users") || route.ends_with("/auth/user"))
-    {
-        // Users may change their own password.
-        Need::UserOrAdmin(param(&["username"]).to_owned())
-    } else if route.contains("/auth/") {
-        Need::Admin
-    } else if route.contains("namespace") {
-        if reads {
-            Need::Authenticated
+impl Rule {
+    /// Whether the guard reads a form body into the parameters. The JSON import and packages
+    /// keep their bodies for their handlers.
+    fn reads_form(self) -> bool {
+        !matches!(self, Rule::KvImport | Rule::Packages)
+    }
+}
+
+/// One route of an adapter: its path, its rule and its handlers.
+pub struct Route<S> {
+    pub path: &'static str,
+    pub rule: Rule,
+    pub methods: MethodRouter<S>,
+}
+
+pub fn route<S>(path: &'static str, rule: Rule, methods: MethodRouter<S>) -> Route<S> {
+    Route {
+        path,
+        rule,
+        methods,
+    }
+}
+
+/// What the guard needs: the core, and the largest body it reads.
+#[derive(Clone)]
+pub struct GuardState {
+    pub core: Arc<Core>,
+    pub max_body: usize,
+}
+
+/// A router serving `routes`, each behind the guard with its own rule.
+pub fn router<S: Clone + Send + Sync + 'static>(
+    routes: Vec<Route<S>>,
+    guard_state: &GuardState,
+) -> axum::Router<S> {
+    routes.into_iter().fold(axum::Router::new(), |router, r| {
+        let layer = axum::middleware::from_fn_with_state(
+            Guarded {
+                state: guard_state.clone(),
+                rule: r.rule,
+                path: r.path,
+            },
+            guard,
+        );
+        router.route(r.path, r.methods.route_layer(layer))
+    })
+}
+
+/// The guard's view of one route.
+#[derive(Clone)]
+pub struct Guarded {
+    state: GuardState,
+    rule: Rule,
+    path: &'static str,
+}
+
+impl Guarded {
+    /// The error rendering of the route: v2/v3 envelopes, v1 naming's bare text, else v1's.
+    fn style(&self) -> Style {
+        let p = self.path;
+        if p.starts_with("/nacos/v2/") || p.starts_with("/nacos/v3/") || p.starts_with("/v1/") {
+            Style::V2
+        } else if p.starts_with("/nacos/v1/ns/") {
+            Style::Text
         } else {
-            Need::Admin
+            Style::V1
         }
-    } else if let Some(resource) = resource(route, params) {
-        // A long-polling listener only reads.
-        let action = if reads || route.ends_with("/listener") {
-            Action::Read
+    }
+
+    /// The name the route's API generation gives a config's group (for "missing" errors).
+    fn group_name(&self) -> &'static str {
+        if self.path.starts_with("/nacos/v3/") {
+            "groupName"
         } else {
-            Action::Write
-        };
-        Need::Resource(resource, action)
-    } else if reads {
-        Need::Authenticated
-    } else {
-        Need::Admin
+            "group"
+        }
     }
 }
 
-/// The first of `names` the request gives (empty if none).
-fn param<'a>(params: &'a HashMap<String, String>, names: &[&str]) -> &'a str {
-    names
-        .iter()
-        .find_map(|n| params.get(*n).filter(|v| !v.is_empty()))
-        .map_or("", String::as_str)
-}
+/// A value the guard parsed and checked. Only the guard makes one; handlers receive it.
+#[derive(Debug, Clone)]
+pub struct Checked<T>(T);
 
-/// The config or service a config, naming or Consul-style config route acts on.
-fn resource(route: &str, params: &HashMap<String, String>) -> Option<Resource> {
-    let param = |names: &[&str]| param(params, names);
-    let namespace = param(&["namespaceId", "tenant", "namespace"]);
-    if route.contains("/cs/") || route.starts_with("/v1/kv/") {
-        Some(Resource::config(
-            namespace,
-            param(&["groupName", "group"]),
-            param(&["dataId"]),
-        ))
-    } else if route.contains("/ns/") {
-        Some(Resource::naming(
-            namespace,
-            param(&["groupName"]),
-            param(&["serviceName"]),
-        ))
-    } else {
-        None
+impl<T> Checked<T> {
+    pub fn into_inner(self) -> T {
+        self.0
     }
 }
 
-/// The token a Nacos client sends: `accessToken` (query or form), or `Authorization: Bearer`.
-fn token_of(request: &Request, form: &HashMap<String, String>) -> Option<String> {
-    let bearer = request
-        .headers()
+impl<T> std::ops::Deref for Checked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn not_guarded(what: &str) -> ApiError {
+    ApiError::new(
+        Style::V1,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        30000,
+        format!("internal error: the route's access rule does not provide {what}"),
+    )
+}
+
+impl<S: Send + Sync, T: Clone + Send + Sync + 'static> FromRequestParts<S> for Checked<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .remove::<Checked<T>>()
+            .ok_or_else(|| not_guarded(std::any::type_name::<T>()))
+    }
+}
+
+/// Who is asking: the authenticated user (none with access control off), what they may read,
+/// and their address.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: Option<String>,
+    pub reader: Reader,
+    pub ip: String,
+}
+
+impl Caller {
+    /// The actor of a change: the authenticated user, never a name the client gives.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.user.clone().unwrap_or_default(),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| not_guarded("a caller"))
+    }
+}
+
+/// v1 `/cs/configs`, parsed.
+#[derive(Debug, Clone)]
+pub enum ConfigOp {
+    One(ConfigKey),
+    Search(ConfigScope),
+    /// Deletion by `ids`: the configs those ids name (each checked for write).
+    Ids(Vec<ConfigKey>),
+}
+
+/// A namespace and the patterns a search or an export narrows it by.
+#[derive(Debug, Clone)]
+pub struct ConfigScope {
+    pub namespace: String,
+    pub group: Option<String>,
+    pub data_id: Option<String>,
+}
+
+/// The Consul-style export: every namespace, or one.
+#[derive(Debug, Clone)]
+pub struct KvExportScope(pub Option<String>);
+
+/// Configs to import, each checked for write, and what to do with existing ones.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub items: Vec<PublishConfig>,
+    pub policy: ImportPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub enum HistoryTarget {
+    /// The rows of one config.
+    List(ConfigKey),
+    /// One row; `Err(nid)`: no config change at that sequence.
+    Row(Result<Box<HistoryItem>, u64>),
+    /// The latest row of one config; `Err(id)`: no config has that id.
+    Previous(Result<ConfigKey, u64>),
+}
+
+/// The namespace (and group) a list of services is asked for.
+#[derive(Debug, Clone)]
+pub struct ServiceScope {
+    pub namespace: String,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NamespaceRead {
+    List,
+    One(String),
+    /// Whether an id is taken (before creating one): admins only.
+    Exists(String),
+}
+
+/// The token a Nacos client sends: `Authorization: Bearer`, an `accessToken` header, or an
+/// `accessToken` parameter (query or form).
+fn token_of<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    bearer
-        .or_else(|| {
-            request
-                .headers()
-                .get("accessToken")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .or_else(|| form.get("accessToken").cloned())
+        .or_else(|| headers.get("accessToken").and_then(|v| v.to_str().ok()))
+        .or_else(|| params.get("accessToken"))
+        .filter(|t| !t.is_empty())
 }
 
-fn pairs(raw: &[u8]) -> Vec<(String, String)> {
-    super::params::form_urlencoded(raw)
+/// How a body carries parameters, as Spring reads them: urlencoded (also when no type is
+/// given), multipart, or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormType {
+    UrlEncoded,
+    Multipart,
+    None,
 }
 
-pub async fn guard(
-    State((core, max_body)): State<(Arc<Core>, usize)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if !core.access.enabled {
-        return next.run(request).await;
-    }
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |m| m.as_str().to_owned(),
-    );
-    let method = request.method().clone();
-    let mut params: HashMap<String, String> = request
-        .uri()
-        .query()
-        .map(|q| pairs(q.as_bytes()).into_iter().collect())
-        .unwrap_or_default();
-    // Form bodies carry parameters too (the namespace, the token): read them, then hand the
-    // same bytes on. Only form bodies, so package uploads stream untouched.
-    let is_form = request
-        .headers()
+fn form_type(headers: &HeaderMap) -> FormType {
+    match headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let request = if is_form {
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
-        };
-        for (k, v) in pairs(&bytes) {
-            params.entry(k).or_insert(v);
-        }
-        Request::from_parts(parts, axum::body::Body::from(bytes))
-    } else {
-        request
-    };
-    let need = need(&method, &route, &params);
-    let token = token_of(&request, &params);
-    let decision = core
-        .access
-        .check(&core.model.read().auth, token.as_deref(), &need);
-    match decision {
-        Ok(user) => {
-            let mut request = request;
-            if let Some(user) = user {
-                request.extensions_mut().insert(AuthenticatedUser(user));
-            }
-            next.run(request).await
-        }
-        Err(Denied::Unauthenticated(why)) => (StatusCode::FORBIDDEN, why).into_response(),
-        Err(Denied::Forbidden) => (StatusCode::FORBIDDEN, "authorization failed!").into_response(),
+    {
+        None => FormType::UrlEncoded,
+        Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => FormType::UrlEncoded,
+        Some(ct) if ct.starts_with("multipart/form-data") => FormType::Multipart,
+        Some(_) => FormType::None,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_need_write_permission_on_their_resource_and_unknown_routes_are_admin_only() {
-        let p: HashMap<String, String> = [
-            ("tenant", "dev"),
-            ("group", "G"),
-            ("dataId", "d"),
-            ("serviceName", "S@@svc"),
-            ("username", "me"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let config = Resource::config("dev", "G", "d");
-        assert_eq!(
-            need(&Method::POST, "/nacos/v1/cs/configs", &p),
-            Need::Resource(config.clone(), Action::Write)
-        );
-        assert_eq!(
-            need(&Method::GET, "/nacos/v1/cs/configs", &p),
-            Need::Resource(config.clone(), Action::Read)
-        );
-        assert_eq!(
-            need(&Method::POST, "/nacos/v1/cs/configs/listener", &p),
-            Need::Resource(config, Action::Read)
-        );
-        let ns: HashMap<String, String> = [("namespaceId", "dev"), ("serviceName", "S@@svc")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        assert_eq!(
-            need(&Method::DELETE, "/nacos/v1/ns/instance", &ns),
-            Need::Resource(Resource::naming("dev", "S", "svc"), Action::Write)
-        );
-        assert_eq!(
-            need(&Method::POST, "/nacos/v1/console/namespaces", &p),
-            Need::Admin
-        );
-        assert_eq!(need(&Method::POST, "/nacos/v1/auth/users", &p), Need::Admin);
-        assert_eq!(
-            need(&Method::PUT, "/nacos/v3/auth/user", &p),
-            Need::UserOrAdmin("me".into())
-        );
-        assert_eq!(need(&Method::POST, "/nacos/v1/auth/login", &p), Need::Open);
-        assert_eq!(
-            need(
-                &Method::PUT,
-                "/nacre/v1/packages/{os}/{object}/{version}/{name}",
-                &p
-            ),
-            Need::Admin
-        );
-        assert_eq!(need(&Method::POST, "/some/future/route", &p), Need::Admin);
-        assert_eq!(need(&Method::GET, "/health/ready", &p), Need::Open);
+/// The text fields and files of a multipart body (already read, within the body limit).
+async fn multipart(headers: &HeaderMap, bytes: Bytes) -> Result<MultipartForm, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
+    let body = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut form = multer::Multipart::new(body, boundary);
+    let mut out = MultipartForm::default();
+    while let Some(field) = form.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or("").to_owned();
+        if field.file_name().is_some() {
+            let bytes = field.bytes().await.map_err(|e| e.to_string())?;
+            out.files.push((name, bytes));
+        } else {
+            let text = field.text().await.map_err(|e| e.to_string())?;
+            out.fields.push((name, text));
+        }
     }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct MultipartForm {
+    fields: Vec<(String, String)>,
+    files: Vec<(String, Bytes)>,
+}
+
+/// Why a request is refused before its handler runs.
+enum Refusal {
+    Denied(Denied),
+    Bad(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Bad(e)
+    }
+}
+
+impl From<Denied> for Refusal {
+    fn from(d: Denied) -> Self {
+        Refusal::Denied(d)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Bad(e) => e.into_response(),
+            Refusal::Denied(Denied::Unauthenticated(why)) => {
+                (StatusCode::FORBIDDEN, why).into_response()
+            }
+            Refusal::Denied(Denied::Forbidden) => {
+                (StatusCode::FORBIDDEN, "authorization failed!").into_response()
+            }
+        }
+    }
+}
+
+pub async fn guard(State(route): State<Guarded>, request: Request, next: Next) -> Response {
+    match admit(&route, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Reads, authenticates, parses and checks a request; the request handed on carries the
+/// [`Caller`], the [`Params`] and the route's [`Checked`] target.
+async fn admit(route: &Guarded, request: Request) -> Result<Request, Refusal> {
+    let style = route.style();
+    let client = ClientAddr::of(&request);
+    let (mut parts, body) = request.into_parts();
+    let form = if route.rule.reads_form() {
+        form_type(&parts.headers)
+    } else {
+        FormType::None
+    };
+    let (form_bytes, body) = match form {
+        FormType::None => (None, body),
+        _ => {
+            let bytes = axum::body::to_bytes(body, route.state.max_body)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        style,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        20002,
+                        "request body too large",
+                    )
+                })?;
+            (Some(bytes), Body::empty())
+        }
+    };
+    let urlencoded = form_bytes
+        .as_deref()
+        .filter(|_| form == FormType::UrlEncoded);
+    let mut params = Params::new(parts.uri.query(), urlencoded, parts.headers.clone(), client);
+    let mut files = Vec::new();
+    if let (FormType::Multipart, Some(bytes)) = (form, form_bytes) {
+        let form = multipart(&parts.headers, bytes)
+            .await
+            .map_err(|e| ApiError::invalid(style, format!("bad multipart body: {e}")))?;
+        params.extend(form.fields);
+        files = form.files;
+    }
+
+    let core = &route.state.core;
+    let access = &core.access;
+    let user = if access.enabled && route.rule != Rule::Open {
+        let token = token_of(&parts.headers, &params);
+        Some(access.authenticate(&core.model.read().auth, token)?)
+    } else {
+        None
+    };
+    let caller = Caller {
+        reader: user.clone().map_or(Reader::Anyone, Reader::User),
+        user,
+        ip: params.client_ip(),
+    };
+
+    let method = parts.method.clone();
+    let input = Input {
+        route,
+        style,
+        method: &method,
+        files,
+    };
+    let (needs, checked, body) = parse(core, &input, &mut params, body).await?;
+    if let Some(user) = &caller.user {
+        let state = core.model.read();
+        if !needs
+            .iter()
+            .all(|need| crate::access::permits(&state.auth, user, need))
+        {
+            return Err(Denied::Forbidden.into());
+        }
+    }
+    if let Some(insert) = checked {
+        insert(&mut parts);
+    }
+    params.user = caller.user.clone();
+    parts.extensions.insert(caller);
+    parts.extensions.insert(params);
+    Ok(Request::from_parts(parts, body))
+}
+
+/// What `parse` works from.
+struct Input<'a> {
+    route: &'a Guarded,
+    style: Style,
+    method: &'a Method,
+    /// Files of a multipart form.
+    files: Vec<(String, Bytes)>,
+}
+
+impl Input<'_> {
+    fn reads(&self) -> bool {
+        *self.method == Method::GET || *self.method == Method::HEAD
+    }
+
+    fn action(&self) -> Action {
+        if self.reads() {
+            Action::Read
+        } else {
+            Action::Write
+        }
+    }
+
+    fn target(&self) -> impl Fn(TargetError) -> ApiError + '_ {
+        move |e| match e {
+            TargetError::Missing(name) => ApiError::missing(self.style, name),
+            TargetError::Conflict(m) => ApiError::invalid(self.style, m),
+            TargetError::Illegal(m) => ApiError::new(self.style, StatusCode::BAD_REQUEST, 21000, m),
+        }
+    }
+}
+
+/// Sets the checked value in the request the handler gets.
+type Insert = Box<dyn FnOnce(&mut Parts) + Send>;
+
+fn hand<T: Clone + Send + Sync + 'static>(value: T) -> Option<Insert> {
+    Some(Box::new(move |parts: &mut Parts| {
+        parts.extensions.insert(Checked(value));
+    }))
+}
+
+fn config(key: &ConfigKey, action: Action) -> Need {
+    Need::Resource(Resource::of_config(key), action)
+}
+
+/// Parses the target of the route's rule: what must be allowed, the checked value for the
+/// handler, and the body it still reads. Scoped rules forget the raw target parameters.
+async fn parse(
+    core: &Arc<Core>,
+    input: &Input<'_>,
+    params: &mut Params,
+    mut body: Body,
+) -> Result<(Vec<Need>, Option<Insert>, Body), Refusal> {
+    let style = input.style;
+    let (needs, checked) = match input.route.rule {
+        Rule::Open => (vec![], None),
+        Rule::SignedIn => (vec![Need::Authenticated], None),
+        Rule::Admin => (vec![Need::Admin], None),
+        Rule::OwnPassword => (
+            vec![Need::UserOrAdmin(params.str("username").to_owned())],
+            None,
+        ),
+        Rule::Packages if input.reads() => (vec![Need::Authenticated], None),
+        Rule::Packages => (vec![Need::Admin], None),
+        Rule::Namespaces => namespaces(input, params)?,
+        Rule::Config => {
+            let key =
+                target::config_key(params, input.route.group_name()).map_err(input.target())?;
+            (vec![config(&key, input.action())], hand(key))
+        }
+        Rule::ConfigV1 => config_v1(core, input, params)?,
+        Rule::Configs => {
+            let scope = config_scope(input, params)?;
+            (vec![Need::Enter(scope.namespace.clone())], hand(scope))
+        }
+        Rule::Listener => {
+            let probes = listener::parse(params.str("Listening-Configs"))?;
+            params.forget("Listening-Configs");
+            let needs = probes
+                .iter()
+                .map(|p| config(&p.key, Action::Read))
+                .collect();
+            (needs, hand(probes))
+        }
+        Rule::History(op) => history(core, input, params, op).await?,
+        Rule::KvExport => {
+            let namespace = target::namespace_given(params).map_err(input.target())?;
+            (vec![Need::Authenticated], hand(KvExportScope(namespace)))
+        }
+        Rule::KvImport => {
+            let bytes = axum::body::to_bytes(std::mem::take(&mut body), input.route.state.max_body)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        style,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        20002,
+                        "request body too large",
+                    )
+                })?;
+            let namespace = target::namespace_given(params).map_err(input.target())?;
+            let items = transfer::read_kv_items(&bytes, namespace.as_deref())?;
+            import(items, params)?
+        }
+        Rule::ZipImport => {
+            let namespace = target::namespace(params).map_err(input.target())?;
+            let file = input
+                .files
+                .iter()
+                .find(|(name, _)| name == "file")
+                .map(|(_, bytes)| bytes.clone())
+                .ok_or_else(|| ApiError::missing(style, "file"))?;
+            let items = transfer::read_zip(&file, &namespace)?;
+            import(items, params)?
+        }
+        Rule::Service => {
+            let key = target::service_key(params).map_err(input.target())?;
+            let need = Need::Resource(Resource::of_service(&key), input.action());
+            (vec![need], hand::<ServiceKey>(key))
+        }
+        Rule::Services => {
+            let (namespace, group) = target::service_scope(params).map_err(input.target())?;
+            let need = Need::Enter(namespace.clone());
+            (vec![need], hand(ServiceScope { namespace, group }))
+        }
+    };
+    if checked.is_some() {
+        params.forget_targets();
+    }
+    Ok((needs, checked, body))
+}
+
+fn config_scope(input: &Input<'_>, params: &Params) -> Result<ConfigScope, ApiError> {
+    Ok(ConfigScope {
+        namespace: target::namespace(params).map_err(input.target())?,
+        group: target::group(params).map_err(input.target())?,
+        data_id: target::data_id(params).map_err(input.target())?,
+    })
+}
+
+type Decision = (Vec<Need>, Option<Insert>);
+
+fn config_v1(core: &Core, input: &Input<'_>, params: &Params) -> Result<Decision, ApiError> {
+    if input.reads() && params.get("search").is_some() {
+        let scope = config_scope(input, params)?;
+        let need = Need::Enter(scope.namespace.clone());
+        return Ok((vec![need], hand(ConfigOp::Search(scope))));
+    }
+    if *input.method == Method::DELETE && params.get("delType") == Some("ids") {
+        let ids: Vec<u64> = params
+            .str("ids")
+            .split(',')
+            .filter_map(|i| i.trim().parse().ok())
+            .collect();
+        let state = core.model.read();
+        let keys: Vec<ConfigKey> = state
+            .live_configs()
+            .filter(|e| ids.contains(&e.create_seq))
+            .map(|e| e.key.clone())
+            .collect();
+        let mut needs: Vec<Need> = keys.iter().map(|k| config(k, Action::Write)).collect();
+        if keys.len() < ids.len() {
+            // An id that names nothing is answered only to admins: to anyone else it would
+            // tell existing ids (of other namespaces) from missing ones.
+            needs.push(Need::Admin);
+        }
+        return Ok((needs, hand(ConfigOp::Ids(keys))));
+    }
+    let key = target::config_key(params, "group").map_err(input.target())?;
+    Ok((vec![config(&key, input.action())], hand(ConfigOp::One(key))))
+}
+
+fn import(items: Vec<PublishConfig>, params: &Params) -> Result<Decision, ApiError> {
+    let policy: ImportPolicy = params
+        .str("policy")
+        .parse()
+        .map_err(|e| ApiError::from_core(Style::V2, e))?;
+    let needs = items
+        .iter()
+        .map(|i| config(&i.key, Action::Write))
+        .collect();
+    Ok((needs, hand(Import { items, policy })))
+}
+
+fn namespaces(input: &Input<'_>, params: &Params) -> Result<Decision, ApiError> {
+    if !input.reads() {
+        return Ok((vec![Need::Admin], None));
+    }
+    if params.get("checkNamespaceIdExist") == Some("true") {
+        let id = params
+            .required("customNamespaceId", input.style)?
+            .to_owned();
+        return Ok((vec![Need::Admin], hand(NamespaceRead::Exists(id))));
+    }
+    let v1 = input.route.path.starts_with("/nacos/v1/");
+    if input.route.path.ends_with("/list") || (v1 && params.get("show") != Some("all")) {
+        return Ok((vec![Need::Authenticated], hand(NamespaceRead::List)));
+    }
+    let id = target::namespace_given(params)
+        .map_err(input.target())?
+        .ok_or_else(|| ApiError::missing(input.style, "namespaceId"))?;
+    Ok((vec![Need::Enter(id.clone())], hand(NamespaceRead::One(id))))
+}
+
+async fn history(
+    core: &Core,
+    input: &Input<'_>,
+    params: &Params,
+    op: HistoryOp,
+) -> Result<Decision, ApiError> {
+    let style = input.style;
+    let number = |name: &str| -> Result<u64, ApiError> {
+        params
+            .required(name, style)?
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(style, format!("{name} must be a number")))
+    };
+    let op = match op {
+        HistoryOp::RowOrList if params.get("nid").is_some() => HistoryOp::Row,
+        HistoryOp::RowOrList => HistoryOp::List,
+        op => op,
+    };
+    Ok(match op {
+        HistoryOp::List | HistoryOp::RowOrList => {
+            let key =
+                target::config_key(params, input.route.group_name()).map_err(input.target())?;
+            (
+                vec![config(&key, Action::Read)],
+                hand(HistoryTarget::List(key)),
+            )
+        }
+        HistoryOp::Row | HistoryOp::Rollback => {
+            let nid = number("nid")?;
+            let action = if op == HistoryOp::Rollback {
+                Action::Write
+            } else {
+                Action::Read
+            };
+            let row = core
+                .history_item(nid)
+                .await
+                .map_err(|e| ApiError::from_core(style, e))?;
+            match row {
+                Some(row) => {
+                    // A request that also names a config must name this row's.
+                    if target::data_id(params).map_err(input.target())?.is_some()
+                        && target::config_key(params, input.route.group_name())
+                            .map_err(input.target())?
+                            != row.key
+                    {
+                        return Err(ApiError::new(
+                            style,
+                            StatusCode::FORBIDDEN,
+                            10001,
+                            "Please check dataId, group or namespaceId.",
+                        ));
+                    }
+                    (
+                        vec![config(&row.key, action)],
+                        hand(HistoryTarget::Row(Ok(Box::new(row)))),
+                    )
+                }
+                // Answered only to admins: to others it would tell sequences of other
+                // namespaces' changes from the rest.
+                None => (vec![Need::Admin], hand(HistoryTarget::Row(Err(nid)))),
+            }
+        }
+        HistoryOp::Previous => {
+            if target::data_id(params).map_err(input.target())?.is_some() {
+                let key =
+                    target::config_key(params, input.route.group_name()).map_err(input.target())?;
+                (
+                    vec![config(&key, Action::Read)],
+                    hand(HistoryTarget::Previous(Ok(key))),
+                )
+            } else {
+                let id = number("id")?;
+                let found = core
+                    .model
+                    .read()
+                    .live_configs()
+                    .find(|e| e.create_seq == id)
+                    .map(|e| e.key.clone());
+                match found {
+                    Some(key) => (
+                        vec![config(&key, Action::Read)],
+                        hand(HistoryTarget::Previous(Ok(key))),
+                    ),
+                    None => (vec![Need::Admin], hand(HistoryTarget::Previous(Err(id)))),
+                }
+            }
+        }
+    })
 }

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::configs::{Names, V1, V2, V3, key};
 use super::error::{ApiError, Style, success};
+use super::guard::{Caller, Checked, ConfigScope, HistoryTarget};
 use super::params::Params;
 use crate::core::Page;
+use crate::core::auth::Resource;
 use crate::core::history::HistoryItem;
-use crate::core::state::PUBLIC_NAMESPACE;
+use crate::core::state::{ConfigKey, PUBLIC_NAMESPACE};
 
 /// ISO-8601 with milliseconds and offset, as Nacos' Jackson writes timestamps.
 fn iso(millis: i64) -> String {
@@ -56,96 +57,77 @@ fn page_json(page: Page<HistoryItem>, millis: bool) -> Value {
     })
 }
 
-async fn list(app: &AppState, p: &Params, names: Names) -> Result<Page<HistoryItem>, ApiError> {
-    let key = key(p, names)?;
-    let page_no = p.number("pageNo", 1, names.style)?;
-    let page_size = p.number("pageSize", 100, names.style)?;
+async fn rows(
+    app: &AppState,
+    key: &ConfigKey,
+    p: &Params,
+    style: Style,
+) -> Result<Page<HistoryItem>, ApiError> {
+    let page_no = p.number("pageNo", 1, style)?;
+    let page_size = p.number("pageSize", 100, style)?;
     let rows = app
         .core
-        .config_history(&key)
+        .config_history(key)
         .await
-        .map_err(|e| ApiError::from_core(names.style, e))?;
+        .map_err(|e| ApiError::from_core(style, e))?;
     Ok(Page::of(rows, page_no, page_size))
 }
 
-/// The row at `nid`, checked against the dataId/group/namespace the request names.
-async fn detail(app: &AppState, p: &Params, names: Names) -> Result<Option<HistoryItem>, ApiError> {
-    let nid: u64 = p
-        .required("nid", names.style)?
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid(names.style, "nid must be a number"))?;
-    let row = app
-        .core
-        .history_item(nid)
-        .await
-        .map_err(|e| ApiError::from_core(names.style, e))?;
-    if let Some(row) = &row
-        && p.get("dataId").is_some()
-        && key(p, names)? != row.key
-    {
-        return Err(ApiError::new(
-            names.style,
-            StatusCode::FORBIDDEN,
-            10001,
-            "Please check dataId, group or namespaceId.",
-        ));
+/// The row the guard fetched and checked (`None`: no config change at that sequence).
+fn row(target: HistoryTarget) -> Option<HistoryItem> {
+    match target {
+        HistoryTarget::Row(row) => row.ok().map(|r| *r),
+        _ => None,
     }
-    Ok(row)
 }
 
-/// The latest row of a config: the content before its last change.
+/// The latest row of the config the guard checked: the content before its last change.
 async fn previous(
     app: &AppState,
-    p: &Params,
-    names: Names,
+    target: HistoryTarget,
+    style: Style,
 ) -> Result<Option<HistoryItem>, ApiError> {
-    let key = if p.get("dataId").is_some() {
-        key(p, names)?
-    } else {
-        let id: u64 = p
-            .required("id", names.style)?
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::invalid(names.style, "id must be a number"))?;
-        let found = app
-            .core
-            .model
-            .read()
-            .live_configs()
-            .find(|e| e.create_seq == id)
-            .map(|e| e.key.clone());
-        found.ok_or_else(|| {
-            ApiError::new(
-                names.style,
+    let key = match target {
+        HistoryTarget::Previous(Ok(key)) | HistoryTarget::List(key) => key,
+        HistoryTarget::Previous(Err(id)) => {
+            return Err(ApiError::new(
+                style,
                 StatusCode::NOT_FOUND,
                 20004,
                 format!("previous config history for id = {id} not exist"),
-            )
-        })?
+            ));
+        }
+        HistoryTarget::Row(_) => return Ok(None),
     };
     let rows = app
         .core
         .config_history(&key)
         .await
-        .map_err(|e| ApiError::from_core(names.style, e))?;
+        .map_err(|e| ApiError::from_core(style, e))?;
     Ok(rows.into_iter().next())
 }
 
-fn configs_in(app: &AppState, namespace: &str, style: Style) -> Result<Value, ApiError> {
-    let namespace = crate::core::state::normalize_namespace(namespace).to_owned();
-    if !app.core.model.read().namespace_exists(&namespace) {
+/// The configs of a namespace the caller may read (with `id` 0 and no content, as Nacos).
+fn configs_in(
+    app: &AppState,
+    scope: &ConfigScope,
+    caller: &Caller,
+    style: Style,
+) -> Result<Value, ApiError> {
+    let namespace = scope.namespace.as_str();
+    let state = app.core.model.read();
+    if !state.namespace_exists(namespace) {
         return Err(ApiError::from_core(
             style,
-            crate::core::CoreError::NamespaceNotFound(namespace),
+            crate::core::CoreError::NamespaceNotFound(namespace.to_owned()),
         ));
     }
-    let state = app.core.model.read();
     let items: Vec<Value> = state
         .live_configs()
         .filter(|e| e.key.namespace == namespace)
+        .filter(|e| caller.reader.may_read(&state.auth, &Resource::of_config(&e.key)))
         .map(|e| json!({"id": "0", "dataId": e.key.data_id, "group": e.key.group, "content": null, "md5": null,
-            "encryptedDataKey": null, "tenant": if namespace == PUBLIC_NAMESPACE { "" } else { namespace.as_str() },
+            "encryptedDataKey": null, "tenant": if namespace == PUBLIC_NAMESPACE { "" } else { namespace },
             "appName": e.app_name, "type": e.config_type, "lastModified": 0}))
         .collect();
     Ok(Value::from(items))
@@ -160,30 +142,58 @@ fn body_or_empty(row: Option<HistoryItem>, millis: bool) -> Response {
 
 // ---- v1 ----
 
-pub async fn v1_history(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    if p.get("nid").is_some() {
-        return Ok(body_or_empty(detail(&app, &p, V1).await?, false));
+pub async fn v1_history(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    match target.into_inner() {
+        HistoryTarget::List(key) => Ok(axum::Json(page_json(
+            rows(&app, &key, &p, Style::V1).await?,
+            false,
+        ))
+        .into_response()),
+        other => Ok(body_or_empty(row(other), false)),
     }
-    Ok(axum::Json(page_json(list(&app, &p, V1).await?, false)).into_response())
 }
 
-pub async fn v1_previous(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(body_or_empty(previous(&app, &p, V1).await?, false))
+pub async fn v1_previous(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+) -> Result<Response, ApiError> {
+    Ok(body_or_empty(
+        previous(&app, target.into_inner(), Style::V1).await?,
+        false,
+    ))
 }
 
-pub async fn v1_configs(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let tenant = p.required("tenant", Style::V1)?;
-    Ok(axum::Json(configs_in(&app, tenant, Style::V1)?).into_response())
+pub async fn v1_configs(
+    State(app): State<AppState>,
+    scope: Checked<ConfigScope>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(configs_in(&app, &scope, &caller, Style::V1)?).into_response())
 }
 
-pub async fn v1_rollback(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let nid: u64 = p
-        .required("nid", Style::V1)?
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid(Style::V1, "nid must be a number"))?;
+pub async fn v1_rollback(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let row = match target.into_inner() {
+        HistoryTarget::Row(Ok(row)) => *row,
+        HistoryTarget::Row(Err(nid)) => {
+            return Err(ApiError::from_core(
+                Style::V1,
+                crate::core::CoreError::NotFound(format!(
+                    "certain config history for nid = {nid} not exist"
+                )),
+            ));
+        }
+        _ => return Err(ApiError::missing(Style::V1, "nid")),
+    };
     app.core
-        .rollback_config(&p.actor(), nid)
+        .rollback_config(&caller.actor(), row)
         .await
         .map_err(|e| ApiError::from_core(Style::V1, e))?;
     Ok(axum::Json(true).into_response())
@@ -191,45 +201,72 @@ pub async fn v1_rollback(State(app): State<AppState>, p: Params) -> Result<Respo
 
 // ---- v2 and v3 ----
 
-pub async fn v2_list(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(success(page_json(list(&app, &p, V2).await?, false)))
+async fn list(
+    app: &AppState,
+    target: HistoryTarget,
+    p: &Params,
+) -> Result<Page<HistoryItem>, ApiError> {
+    match target {
+        HistoryTarget::List(key) => rows(app, &key, p, Style::V2).await,
+        _ => Err(ApiError::missing(Style::V2, "dataId")),
+    }
 }
 
-pub async fn v2_detail(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+pub async fn v2_list(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    Ok(success(page_json(
+        list(&app, target.into_inner(), &p).await?,
+        false,
+    )))
+}
+
+pub async fn v2_detail(target: Checked<HistoryTarget>) -> Response {
+    success(row(target.into_inner()).map(|r| row_json(&r, true, false)))
+}
+
+pub async fn v2_previous(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+) -> Result<Response, ApiError> {
     Ok(success(
-        detail(&app, &p, V2)
+        previous(&app, target.into_inner(), Style::V2)
             .await?
             .map(|r| row_json(&r, true, false)),
     ))
 }
 
-pub async fn v2_previous(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+pub async fn v2_configs(
+    State(app): State<AppState>,
+    scope: Checked<ConfigScope>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(success(configs_in(&app, &scope, &caller, Style::V2)?))
+}
+
+pub async fn v3_list(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    Ok(success(page_json(
+        list(&app, target.into_inner(), &p).await?,
+        true,
+    )))
+}
+
+pub async fn v3_detail(target: Checked<HistoryTarget>) -> Response {
+    success(row(target.into_inner()).map(|r| row_json(&r, true, true)))
+}
+
+pub async fn v3_previous(
+    State(app): State<AppState>,
+    target: Checked<HistoryTarget>,
+) -> Result<Response, ApiError> {
     Ok(success(
-        previous(&app, &p, V2)
-            .await?
-            .map(|r| row_json(&r, true, false)),
-    ))
-}
-
-pub async fn v2_configs(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(success(configs_in(&app, p.str("namespaceId"), Style::V2)?))
-}
-
-pub async fn v3_list(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(success(page_json(list(&app, &p, V3).await?, true)))
-}
-
-pub async fn v3_detail(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(success(
-        detail(&app, &p, V3)
-            .await?
-            .map(|r| row_json(&r, true, true)),
-    ))
-}
-
-pub async fn v3_previous(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    Ok(success(
-        previous(&app, &p, V3)
+        previous(&app, target.into_inner(), Style::V2)
             .await?
             .map(|r| row_json(&r, true, true)),
     ))

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::error::{ApiError, Style};
+use super::guard::Checked;
 use super::params::Params;
 use crate::core::state::{Change, ConfigKey, State as CoreState};
 
@@ -23,24 +24,26 @@ const LINE_SEPARATOR: char = '\u{1}';
 const MAX_KEYS: usize = 10_000;
 const MIN_TIMEOUT_MS: u64 = 10_000;
 const TIMEOUT_SLACK_MS: u64 = 500;
+/// The longest a request is held, whatever `Long-Pulling-Timeout` asks (clients send 30 s).
+pub const MAX_TIMEOUT_MS: u64 = 120_000;
 
 /// One line of `Listening-Configs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    pub data_id: String,
-    pub group: String,
+    /// The config it names (what the access check saw).
+    pub key: ConfigKey,
     pub md5: String,
-    /// As the client sent it; echoed back only when present.
+    /// The tenant as the client sent it; echoed back only when present.
     pub tenant: Option<String>,
 }
 
 impl Probe {
-    fn key(&self) -> ConfigKey {
-        ConfigKey::new(
-            self.tenant.as_deref().unwrap_or("").trim(),
-            &self.group,
-            &self.data_id,
-        )
+    fn new(data_id: &str, group: &str, md5: &str, tenant: Option<&str>) -> Self {
+        Probe {
+            key: ConfigKey::new(tenant.unwrap_or("").trim(), group, data_id),
+            md5: md5.to_owned(),
+            tenant: tenant.map(str::to_owned),
+        }
     }
 }
 
@@ -66,21 +69,11 @@ pub fn parse(raw: &str) -> Result<Vec<Probe>, ApiError> {
     for line in decoded.split(LINE_SEPARATOR).filter(|l| !l.is_empty()) {
         let fields: Vec<&str> = line.split(WORD_SEPARATOR).collect();
         let probe = match fields.as_slice() {
-            [data_id, group, md5] => Probe {
-                data_id: (*data_id).into(),
-                group: (*group).into(),
-                md5: (*md5).into(),
-                tenant: None,
-            },
-            [data_id, group, md5, tenant] => Probe {
-                data_id: (*data_id).into(),
-                group: (*group).into(),
-                md5: (*md5).into(),
-                tenant: Some((*tenant).into()),
-            },
+            [data_id, group, md5] => Probe::new(data_id, group, md5, None),
+            [data_id, group, md5, tenant] => Probe::new(data_id, group, md5, Some(tenant)),
             _ => return Err(invalid()),
         };
-        if probe.data_id.trim().is_empty() || probe.group.trim().is_empty() {
+        if probe.key.data_id.trim().is_empty() || probe.key.group.trim().is_empty() {
             return Err(invalid());
         }
         probes.push(probe);
@@ -98,7 +91,7 @@ pub fn parse(raw: &str) -> Result<Vec<Probe>, ApiError> {
 fn changed<'a>(state: &CoreState, probes: &'a [Probe]) -> Vec<&'a Probe> {
     probes
         .iter()
-        .filter(|p| state.config(&p.key()).map_or("", |e| e.md5.as_str()) != p.md5)
+        .filter(|p| state.config(&p.key).map_or("", |e| e.md5.as_str()) != p.md5)
         .collect()
 }
 
@@ -106,9 +99,9 @@ fn changed<'a>(state: &CoreState, probes: &'a [Probe]) -> Vec<&'a Probe> {
 pub fn encode_changed(probes: &[&Probe]) -> String {
     let mut plain = String::new();
     for p in probes {
-        plain.push_str(&p.data_id);
+        plain.push_str(&p.key.data_id);
         plain.push(WORD_SEPARATOR);
-        plain.push_str(&p.group);
+        plain.push_str(&p.key.group);
         if let Some(tenant) = p.tenant.as_deref().filter(|t| !t.trim().is_empty()) {
             plain.push(WORD_SEPARATOR);
             plain.push_str(tenant);
@@ -140,11 +133,17 @@ fn answer(body: String) -> Response {
         .into_response()
 }
 
-pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let probes = parse(p.str("Listening-Configs"))?;
+/// The probes arrive parsed and checked: every config they name may be read by the caller.
+pub async fn listen(
+    State(app): State<AppState>,
+    probes: Checked<Vec<Probe>>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let probes = probes.into_inner();
     for probe in &probes {
-        let tenant = probe.tenant.as_deref().unwrap_or("").trim();
-        if !app.core.model.read().namespace_exists(tenant) {
+        let namespace = &probe.key.namespace;
+        if !app.core.model.read().namespace_exists(namespace) {
+            let tenant = probe.tenant.as_deref().unwrap_or("").trim();
             return Err(ApiError::new(
                 Style::V1,
                 StatusCode::BAD_REQUEST,
@@ -174,8 +173,8 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
     }
     // Counted while it waits (the guard drops when the answer is sent or the client leaves).
     let _waiting = Waiting::new(&app.core.metrics);
-    let wait = Duration::from_millis(timeout.saturating_sub(TIMEOUT_SLACK_MS).max(MIN_TIMEOUT_MS));
-    let watched: HashSet<ConfigKey> = probes.iter().map(Probe::key).collect();
+    let wait = hold_for(timeout);
+    let watched: HashSet<ConfigKey> = probes.iter().map(|p| p.key.clone()).collect();
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
@@ -200,6 +199,16 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
             }
         }
     }
+}
+
+/// How long a request asking for `timeout_ms` is held: a little less than asked, so the answer
+/// beats the client's own timer, within [10 s, 120 s].
+fn hold_for(timeout_ms: u64) -> Duration {
+    Duration::from_millis(
+        timeout_ms
+            .saturating_sub(TIMEOUT_SLACK_MS)
+            .clamp(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS),
+    )
 }
 
 struct Waiting(std::sync::Arc<crate::metrics::Metrics>);
@@ -231,23 +240,23 @@ mod tests {
     fn parses_lines_with_and_without_tenant() {
         let probes = parse("a.yaml\u{2}G\u{2}abc\u{1}b\u{2}G\u{2}\u{2}dev\u{1}").unwrap();
         assert_eq!(probes.len(), 2);
-        assert_eq!(
-            probes[0],
-            Probe {
-                data_id: "a.yaml".into(),
-                group: "G".into(),
-                md5: "abc".into(),
-                tenant: None
-            }
-        );
+        assert_eq!(probes[0], Probe::new("a.yaml", "G", "abc", None));
+        assert_eq!(probes[1].key, ConfigKey::new("dev", "G", "b"));
         assert_eq!(probes[1].tenant.as_deref(), Some("dev"));
         assert_eq!(probes[1].md5, "");
     }
 
     #[test]
+    fn a_request_is_held_a_little_less_than_asked_within_bounds() {
+        assert_eq!(hold_for(30_000), Duration::from_millis(29_500));
+        assert_eq!(hold_for(0), Duration::from_secs(10));
+        assert_eq!(hold_for(u64::MAX), Duration::from_secs(120));
+    }
+
+    #[test]
     fn accepts_a_second_url_encoding() {
         let probes = parse("a%02G%02abc%01").unwrap();
-        assert_eq!(probes[0].group, "G");
+        assert_eq!(probes[0].key.group, "G");
     }
 
     #[test]
@@ -271,18 +280,8 @@ mod tests {
 
     #[test]
     fn changed_keys_are_url_encoded_lines() {
-        let a = Probe {
-            data_id: "app.yaml".into(),
-            group: "DEFAULT_GROUP".into(),
-            md5: String::new(),
-            tenant: None,
-        };
-        let b = Probe {
-            data_id: "db".into(),
-            group: "G".into(),
-            md5: String::new(),
-            tenant: Some("ns1".into()),
-        };
+        let a = Probe::new("app.yaml", "DEFAULT_GROUP", "", None);
+        let b = Probe::new("db", "G", "", Some("ns1"));
         assert_eq!(
             encode_changed(&[&a, &b]),
             "app.yaml%02DEFAULT_GROUP%01db%02G%02ns1%01\n"

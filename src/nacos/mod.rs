@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod naming;
 pub mod observe;
 pub mod params;
+pub mod target;
 pub mod transfer;
 pub mod udp_push;
 
@@ -19,10 +20,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{get, post, put};
 use serde_json::json;
 
 use crate::core::Core;
+use guard::{Route, route};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,12 +35,15 @@ pub struct AppState {
     pub udp_push: std::sync::Arc<udp_push::UdpPush>,
 }
 
-/// Every route of the Nacos port: what the router serves and what the access tests enumerate.
-pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// Every route of the Nacos port with its access rule: what the router serves, what the guard
+/// enforces, and what the access tests enumerate.
+pub fn routes() -> Vec<Route<AppState>> {
+    use guard::HistoryOp as H;
+    use guard::Rule::*;
     let config_v3 = || {
         get(configs::v3_get)
-            .post(configs::v3_post)
-            .delete(configs::v3_delete)
+            .post(configs::publish)
+            .delete(configs::remove)
     };
     let users = || {
         post(auth::create_user)
@@ -51,199 +56,339 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             .put(namespaces::put)
             .delete(namespaces::delete)
     };
+    let permissions = || {
+        get(auth::permissions)
+            .post(auth::grant)
+            .delete(auth::revoke)
+    };
     vec![
         // access control
-        ("/nacos/v1/auth/login", post(auth::login)),
-        ("/nacos/v1/auth/users/login", post(auth::login)),
-        ("/nacos/v3/auth/user/login", post(auth::login)),
-        ("/nacos/v1/auth/users/admin", post(auth::init_admin)),
-        ("/nacos/v3/auth/user/admin", post(auth::init_admin)),
-        ("/nacos/v3/auth/user", users()),
-        ("/nacos/v3/auth/user/list", get(auth::users)),
-        ("/nacos/v3/auth/user/search", get(auth::search_users)),
-        ("/nacos/v1/auth/users/search", get(auth::search_users)),
-        (
+        route("/nacos/v1/auth/login", Open, post(auth::login)),
+        route("/nacos/v1/auth/users/login", Open, post(auth::login)),
+        route("/nacos/v3/auth/user/login", Open, post(auth::login)),
+        route("/nacos/v1/auth/users/admin", Open, post(auth::init_admin)),
+        route("/nacos/v3/auth/user/admin", Open, post(auth::init_admin)),
+        // PUT changes a password: the user's own, or any for an admin.
+        route("/nacos/v3/auth/user", OwnPassword, users()),
+        route(
+            "/nacos/v1/auth/users",
+            OwnPassword,
+            users().get(auth::users),
+        ),
+        route("/nacos/v3/auth/user/list", Admin, get(auth::users)),
+        route("/nacos/v3/auth/user/search", Admin, get(auth::search_users)),
+        route(
+            "/nacos/v1/auth/users/search",
+            Admin,
+            get(auth::search_users),
+        ),
+        route(
             "/nacos/v3/auth/role",
+            Admin,
             post(auth::bind_role).delete(auth::unbind_role),
         ),
-        ("/nacos/v3/auth/role/list", get(auth::roles)),
-        ("/nacos/v3/auth/role/search", get(auth::search_roles)),
-        ("/nacos/v1/auth/roles/search", get(auth::search_roles)),
-        (
-            "/nacos/v3/auth/permission",
-            get(auth::permissions)
-                .post(auth::grant)
-                .delete(auth::revoke),
+        route("/nacos/v3/auth/role/list", Admin, get(auth::roles)),
+        route("/nacos/v3/auth/role/search", Admin, get(auth::search_roles)),
+        route(
+            "/nacos/v1/auth/roles/search",
+            Admin,
+            get(auth::search_roles),
         ),
-        ("/nacos/v3/auth/permission/list", get(auth::permissions)),
-        ("/nacos/v1/auth/users", users().get(auth::users)),
-        (
+        route("/nacos/v3/auth/permission", Admin, permissions()),
+        route(
+            "/nacos/v3/auth/permission/list",
+            Admin,
+            get(auth::permissions),
+        ),
+        route(
             "/nacos/v1/auth/roles",
+            Admin,
             get(auth::roles)
                 .post(auth::bind_role)
                 .delete(auth::unbind_role),
         ),
-        (
-            "/nacos/v1/auth/permissions",
-            get(auth::permissions)
-                .post(auth::grant)
-                .delete(auth::revoke),
-        ),
-        // v1
-        (
+        route("/nacos/v1/auth/permissions", Admin, permissions()),
+        // configs
+        route(
             "/nacos/v1/cs/configs",
+            ConfigV1,
             get(configs::v1_get)
                 .post(configs::v1_post)
                 .delete(configs::v1_delete),
         ),
-        ("/nacos/v1/cs/configs/listener", post(listener::listen)),
-        ("/nacos/v1/cs/history", get(history::v1_history)),
-        ("/nacos/v1/cs/history/previous", get(history::v1_previous)),
-        ("/nacos/v1/cs/history/configs", get(history::v1_configs)),
-        ("/nacos/v1/cs/history/rollback", post(history::v1_rollback)),
-        (
+        route(
+            "/nacos/v1/cs/configs/listener",
+            Listener,
+            post(listener::listen),
+        ),
+        route(
+            "/nacos/v2/cs/config",
+            Config,
+            get(configs::v2_get)
+                .post(configs::publish)
+                .delete(configs::remove),
+        ),
+        route("/nacos/v3/admin/cs/config", Config, config_v3()),
+        route("/nacos/v3/console/cs/config", Config, config_v3()),
+        route("/nacos/v3/cs/config", Config, config_v3()),
+        route(
+            "/nacos/v3/client/cs/config",
+            Config,
+            get(configs::v3_client_get),
+        ),
+        route(
+            "/nacos/v3/admin/cs/config/list",
+            Configs,
+            get(configs::v3_list),
+        ),
+        route(
+            "/nacos/v3/console/cs/config/list",
+            Configs,
+            get(configs::v3_list),
+        ),
+        // export and import (seed 004)
+        route("/nacos/v3/cs/config/export", Configs, get(transfer::export)),
+        route(
+            "/nacos/v3/console/cs/config/export",
+            Configs,
+            get(transfer::export),
+        ),
+        route(
+            "/nacos/v3/cs/config/import",
+            ZipImport,
+            post(transfer::import),
+        ),
+        route(
+            "/nacos/v3/console/cs/config/import",
+            ZipImport,
+            post(transfer::import),
+        ),
+        route("/v1/kv/export", KvExport, get(transfer::kv_export)),
+        route("/v1/kv/import", KvImport, put(transfer::import)),
+        // history
+        route(
+            "/nacos/v1/cs/history",
+            History(H::RowOrList),
+            get(history::v1_history),
+        ),
+        route(
+            "/nacos/v1/cs/history/previous",
+            History(H::Previous),
+            get(history::v1_previous),
+        ),
+        route(
+            "/nacos/v1/cs/history/configs",
+            Configs,
+            get(history::v1_configs),
+        ),
+        route(
+            "/nacos/v1/cs/history/rollback",
+            History(H::Rollback),
+            post(history::v1_rollback),
+        ),
+        route(
+            "/nacos/v2/cs/history",
+            History(H::Row),
+            get(history::v2_detail),
+        ),
+        route(
+            "/nacos/v2/cs/history/list",
+            History(H::List),
+            get(history::v2_list),
+        ),
+        route(
+            "/nacos/v2/cs/history/previous",
+            History(H::Previous),
+            get(history::v2_previous),
+        ),
+        route(
+            "/nacos/v2/cs/history/configs",
+            Configs,
+            get(history::v2_configs),
+        ),
+        route(
+            "/nacos/v3/admin/cs/history",
+            History(H::Row),
+            get(history::v3_detail),
+        ),
+        route(
+            "/nacos/v3/admin/cs/history/list",
+            History(H::List),
+            get(history::v3_list),
+        ),
+        route(
+            "/nacos/v3/admin/cs/history/previous",
+            History(H::Previous),
+            get(history::v3_previous),
+        ),
+        route(
+            "/nacos/v3/console/cs/history",
+            History(H::Row),
+            get(history::v3_detail),
+        ),
+        route(
+            "/nacos/v3/console/cs/history/list",
+            History(H::List),
+            get(history::v3_list),
+        ),
+        route(
+            "/nacos/v3/console/cs/history/previous",
+            History(H::Previous),
+            get(history::v3_previous),
+        ),
+        // namespaces
+        route(
             "/nacos/v1/console/namespaces",
+            Namespaces,
             get(namespaces::v1_get)
                 .post(namespaces::v1_post)
                 .put(namespaces::v1_put)
                 .delete(namespaces::v1_delete),
         ),
-        ("/nacos/v1/console/health/liveness", get(health::liveness)),
-        ("/nacos/v1/console/health/readiness", get(health::readiness)),
-        // v2
-        (
-            "/nacos/v2/cs/config",
-            get(configs::v2_get)
-                .post(configs::v2_post)
-                .delete(configs::v2_delete),
-        ),
-        ("/nacos/v2/cs/history", get(history::v2_detail)),
-        ("/nacos/v2/cs/history/list", get(history::v2_list)),
-        ("/nacos/v2/cs/history/previous", get(history::v2_previous)),
-        ("/nacos/v2/cs/history/configs", get(history::v2_configs)),
-        ("/nacos/v2/console/namespace", namespace_v2()),
-        ("/nacos/v2/console/namespace/list", get(namespaces::list)),
-        (
-            "/nacos/v2/console/health/liveness",
-            get(health::v2_liveness),
-        ),
-        (
-            "/nacos/v2/console/health/readiness",
-            get(health::v2_readiness),
-        ),
-        // v3: admin API, client API, console-style paths, and the short paths seed 004 lists
-        ("/nacos/v3/admin/cs/config", config_v3()),
-        ("/nacos/v3/admin/cs/config/list", get(configs::v3_list)),
-        ("/nacos/v3/console/cs/config", config_v3()),
-        ("/nacos/v3/console/cs/config/list", get(configs::v3_list)),
-        ("/nacos/v3/cs/config", config_v3()),
-        ("/nacos/v3/client/cs/config", get(configs::v3_client_get)),
-        ("/nacos/v3/cs/config/export", get(transfer::export)),
-        ("/v1/kv/export", get(transfer::kv_export)),
-        ("/v1/kv/import", put(transfer::kv_import)),
-        ("/nacos/v3/cs/config/import", post(transfer::import)),
-        ("/nacos/v3/console/cs/config/export", get(transfer::export)),
-        ("/nacos/v3/console/cs/config/import", post(transfer::import)),
-        ("/nacos/v3/admin/cs/history", get(history::v3_detail)),
-        ("/nacos/v3/admin/cs/history/list", get(history::v3_list)),
-        (
-            "/nacos/v3/admin/cs/history/previous",
-            get(history::v3_previous),
-        ),
-        ("/nacos/v3/console/cs/history", get(history::v3_detail)),
-        ("/nacos/v3/console/cs/history/list", get(history::v3_list)),
-        (
-            "/nacos/v3/console/cs/history/previous",
-            get(history::v3_previous),
-        ),
-        ("/nacos/v3/admin/core/namespace", namespace_v2()),
-        ("/nacos/v3/admin/core/namespace/list", get(namespaces::list)),
-        ("/nacos/v3/console/core/namespace", namespace_v2()),
-        (
-            "/nacos/v3/console/core/namespace/list",
+        route("/nacos/v2/console/namespace", Namespaces, namespace_v2()),
+        route(
+            "/nacos/v2/console/namespace/list",
+            Namespaces,
             get(namespaces::list),
         ),
-        (
-            "/nacos/v3/admin/core/state/liveness",
-            get(health::v2_liveness),
+        route("/nacos/v3/admin/core/namespace", Namespaces, namespace_v2()),
+        route(
+            "/nacos/v3/admin/core/namespace/list",
+            Namespaces,
+            get(namespaces::list),
         ),
-        (
-            "/nacos/v3/admin/core/state/readiness",
-            get(health::v2_readiness),
+        route(
+            "/nacos/v3/console/core/namespace",
+            Namespaces,
+            namespace_v2(),
         ),
-        (
-            "/nacos/v3/console/health/liveness",
-            get(health::v2_liveness),
-        ),
-        (
-            "/nacos/v3/console/health/readiness",
-            get(health::v2_readiness),
+        route(
+            "/nacos/v3/console/core/namespace/list",
+            Namespaces,
+            get(namespaces::list),
         ),
         // naming v1 and v2
-        (
+        route(
             "/nacos/v1/ns/instance",
+            Service,
             post(naming::v1_register)
                 .delete(naming::v1_deregister)
                 .put(naming::v1_update)
                 .get(naming::v1_detail),
         ),
-        ("/nacos/v1/ns/instance/list", get(naming::v1_list)),
-        ("/nacos/v1/ns/instance/beat", put(naming::v1_beat)),
-        (
+        route("/nacos/v1/ns/instance/list", Service, get(naming::v1_list)),
+        route("/nacos/v1/ns/instance/beat", Service, put(naming::v1_beat)),
+        route(
             "/nacos/v1/ns/service",
+            Service,
             post(naming::v1_service_create)
                 .delete(naming::v1_service_delete)
                 .put(naming::v1_service_update)
                 .get(naming::v1_service_detail),
         ),
-        ("/nacos/v1/ns/service/list", get(naming::v1_service_list)),
-        ("/nacos/v1/ns/operator/metrics", get(naming::metrics)),
-        (
+        route(
+            "/nacos/v1/ns/service/list",
+            Services,
+            get(naming::v1_service_list),
+        ),
+        route(
             "/nacos/v2/ns/instance",
+            Service,
             post(naming::v2_register)
                 .delete(naming::v2_deregister)
                 .put(naming::v2_update)
                 .get(naming::v2_detail),
         ),
-        ("/nacos/v2/ns/instance/list", get(naming::v2_list)),
-        ("/nacos/v2/ns/instance/beat", put(naming::v2_beat)),
-        (
+        route("/nacos/v2/ns/instance/list", Service, get(naming::v2_list)),
+        route("/nacos/v2/ns/instance/beat", Service, put(naming::v2_beat)),
+        route(
             "/nacos/v2/ns/service",
+            Service,
             post(naming::v2_service_create)
                 .delete(naming::v2_service_delete)
                 .put(naming::v2_service_update)
                 .get(naming::v2_service_detail),
         ),
-        ("/nacos/v2/ns/service/list", get(naming::v2_service_list)),
-        // metrics and membership
-        ("/nacos/metrics", get(observe::prometheus)),
-        ("/metrics", get(observe::prometheus)),
-        ("/nacos/v1/core/cluster/nodes", get(observe::cluster_nodes)),
-        (
+        route(
+            "/nacos/v2/ns/service/list",
+            Services,
+            get(naming::v2_service_list),
+        ),
+        // health, metrics and membership
+        route(
+            "/nacos/v1/console/health/liveness",
+            Open,
+            get(health::liveness),
+        ),
+        route(
+            "/nacos/v1/console/health/readiness",
+            Open,
+            get(health::readiness),
+        ),
+        route(
+            "/nacos/v2/console/health/liveness",
+            Open,
+            get(health::v2_liveness),
+        ),
+        route(
+            "/nacos/v2/console/health/readiness",
+            Open,
+            get(health::v2_readiness),
+        ),
+        route(
+            "/nacos/v3/admin/core/state/liveness",
+            Open,
+            get(health::v2_liveness),
+        ),
+        route(
+            "/nacos/v3/admin/core/state/readiness",
+            Open,
+            get(health::v2_readiness),
+        ),
+        route(
+            "/nacos/v3/console/health/liveness",
+            Open,
+            get(health::v2_liveness),
+        ),
+        route(
+            "/nacos/v3/console/health/readiness",
+            Open,
+            get(health::v2_readiness),
+        ),
+        route("/health/live", Open, get(health::liveness)),
+        route("/health/ready", Open, get(health::readiness)),
+        route("/nacos/v1/ns/operator/metrics", Open, get(naming::metrics)),
+        route("/nacos/metrics", Open, get(observe::prometheus)),
+        route("/metrics", Open, get(observe::prometheus)),
+        route(
+            "/nacos/v1/core/cluster/nodes",
+            SignedIn,
+            get(observe::cluster_nodes),
+        ),
+        route(
             "/nacos/v2/core/cluster/node/list",
+            SignedIn,
             get(observe::cluster_nodes_v2),
         ),
-        (
+        route(
             "/nacos/v3/admin/core/cluster/node/list",
+            SignedIn,
             get(observe::cluster_nodes_v2),
         ),
-        // plain probes for orchestrators
-        ("/health/live", get(health::liveness)),
-        ("/health/ready", get(health::readiness)),
     ]
 }
 
-pub fn router(core: Core, max_body_bytes: usize) -> Router {
-    routes()
-        .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
-        })
+pub fn router(core: std::sync::Arc<Core>, max_body_bytes: usize) -> Router {
+    let guard = guard::GuardState {
+        core: core.clone(),
+        max_body: max_body_bytes,
+    };
+    guard::router(routes(), &guard)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AppState {
-            core: std::sync::Arc::new(core),
+            core,
             list_cache: Default::default(),
             udp_push: Default::default(),
         })

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, Style, success};
+use super::guard::{Caller, Checked, NamespaceRead};
 use super::params::Params;
 use crate::core::CoreError;
 use crate::core::namespaces::NamespaceInfo;
@@ -39,9 +40,9 @@ fn err(style: Style) -> impl Fn(CoreError) -> ApiError {
     }
 }
 
-fn list_json(app: &AppState) -> Vec<Value> {
+fn list_json(app: &AppState, caller: &Caller) -> Vec<Value> {
     app.core
-        .list_namespaces()
+        .list_namespaces(&caller.reader)
         .iter()
         .map(namespace_json)
         .collect()
@@ -49,19 +50,28 @@ fn list_json(app: &AppState) -> Vec<Value> {
 
 // ---- v1 ----
 
-pub async fn v1_get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    if p.get("checkNamespaceIdExist") == Some("true") {
-        let id = p.required("customNamespaceId", Style::V1)?;
-        return Ok(axum::Json(app.core.model.read().namespace_exists(id)).into_response());
+/// The list, one namespace (`show=all`), or whether an id is taken (`checkNamespaceIdExist`).
+pub async fn v1_get(
+    State(app): State<AppState>,
+    read: Checked<NamespaceRead>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    match read.into_inner() {
+        NamespaceRead::Exists(id) => {
+            Ok(axum::Json(app.core.model.read().namespace_exists(&id)).into_response())
+        }
+        NamespaceRead::One(id) => {
+            let info = app
+                .core
+                .get_namespace(&id, &caller.reader)
+                .map_err(err(Style::V1))?;
+            Ok(axum::Json(namespace_json(&info)).into_response())
+        }
+        NamespaceRead::List => Ok(axum::Json(
+            json!({"code": 200, "message": null, "data": list_json(&app, &caller)}),
+        )
+        .into_response()),
     }
-    if p.get("show") == Some("all") {
-        let info = app
-            .core
-            .get_namespace(p.str("namespaceId"))
-            .map_err(err(Style::V1))?;
-        return Ok(axum::Json(namespace_json(&info)).into_response());
-    }
-    Ok(axum::Json(json!({"code": 200, "message": null, "data": list_json(&app)})).into_response())
 }
 
 /// Answers `true`, or `false` for an id that already exists, as Nacos v1 does.
@@ -100,13 +110,22 @@ pub async fn v1_delete(State(app): State<AppState>, p: Params) -> Result<Respons
 
 // ---- v2 and v3 (same shapes) ----
 
-pub async fn list(State(app): State<AppState>) -> Response {
-    success(list_json(&app))
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Response {
+    success(list_json(&app, &caller))
 }
 
-pub async fn get(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let id = p.required("namespaceId", Style::V2)?;
-    let info = app.core.get_namespace(id).map_err(err(Style::V2))?;
+pub async fn get(
+    State(app): State<AppState>,
+    read: Checked<NamespaceRead>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let NamespaceRead::One(id) = read.into_inner() else {
+        return Err(ApiError::missing(Style::V2, "namespaceId"));
+    };
+    let info = app
+        .core
+        .get_namespace(&id, &caller.reader)
+        .map_err(err(Style::V2))?;
     Ok(success(namespace_json(&info)))
 }
 

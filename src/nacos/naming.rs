@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, Style, success};
+use super::guard::{Caller, Checked, ServiceScope};
 use super::params::Params;
 use crate::core::CoreError;
 use crate::core::liveness::Timeouts;
@@ -140,51 +141,21 @@ impl ListCache {
             .map(|(_, b)| b.clone())
     }
 
+    /// Bounded: when full, one entry makes room (never the whole cache at once, which a
+    /// client sending ever new `clusters` strings could otherwise force on everyone).
     fn put(&self, key: ListKey, seq: u64, body: Bytes) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            entries.clear();
+        if entries.len() >= Self::MAX_ENTRIES
+            && !entries.contains_key(&key)
+            && let Some(evicted) = entries.keys().next().cloned()
+        {
+            entries.remove(&evicted);
         }
         entries.insert(key, (seq, body));
     }
 }
 
 // ---- parameters ----
-
-/// v1's ServiceNameFilter: `serviceName` may be `GROUP@@name`, else `groupName` (default group).
-fn service_key(p: &Params, style: Style) -> Result<ServiceKey, ApiError> {
-    let raw = p
-        .get("serviceName")
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let raw = raw.ok_or_else(|| {
-        ApiError::new(
-            style,
-            StatusCode::BAD_REQUEST,
-            10000,
-            "Param 'serviceName' is required.",
-        )
-    })?;
-    let (group, name) = match raw.split_once("@@") {
-        Some((g, n)) if style != Style::V2 => (g.to_owned(), n.to_owned()),
-        _ => (
-            p.get("groupName")
-                .filter(|g| !g.is_empty())
-                .unwrap_or(DEFAULT_GROUP)
-                .to_owned(),
-            raw.to_owned(),
-        ),
-    };
-    if group.is_empty() || name.is_empty() {
-        return Err(ApiError::new(
-            style,
-            StatusCode::BAD_REQUEST,
-            21000,
-            "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'",
-        ));
-    }
-    Ok(ServiceKey::new(p.str("namespaceId").trim(), &group, &name))
-}
 
 fn required<'a>(p: &'a Params, name: &str, style: Style) -> Result<&'a str, ApiError> {
     p.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
@@ -343,8 +314,12 @@ fn ok(style: Style) -> Response {
 
 // ---- instances ----
 
-async fn register(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn register(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let input = instance_input(p, style)?;
     app.core
         .register_instance(&p.actor(), &service, input)
@@ -353,8 +328,12 @@ async fn register(app: &AppState, p: &Params, style: Style) -> Result<Response, 
     Ok(ok(style))
 }
 
-async fn deregister(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn deregister(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let mut key = instance_key(p, style)?;
     // Clients may omit the cluster: a unique ip:port in the service is the instance meant.
     if app.core.get_instance(&service, &key).is_none()
@@ -385,8 +364,12 @@ async fn deregister(app: &AppState, p: &Params, style: Style) -> Result<Response
 
 /// Changes weight, enabled and metadata (merged) of a registered instance; health is the
 /// server's business and ephemerality is fixed at registration.
-async fn update(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn update(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let key = instance_key(p, style)?;
     let current = app.core.get_instance(&service, &key).ok_or_else(|| {
         naming_error(style)(CoreError::NotFound(format!(
@@ -415,8 +398,12 @@ async fn update(app: &AppState, p: &Params, style: Style) -> Result<Response, Ap
     Ok(ok(style))
 }
 
-async fn detail(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn detail(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let key = instance_key(p, style)?;
     app.core
         .get_service(&service)
@@ -438,17 +425,23 @@ async fn detail(app: &AppState, p: &Params, style: Style) -> Result<Response, Ap
 }
 
 /// `localityFirst=true` (Nacre's extension) orders hosts nearest this node first, weighted within a tier.
-async fn list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn list(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let clusters_param = p.first(&["clusters", "clusterName"]).to_owned();
     let clusters = crate::core::naming::clusters_of(&clusters_param);
     let healthy_only = boolean(p, &["healthyOnly"], false);
     let locality_first = boolean(p, &["localityFirst"], false);
-    // A 1.x-style client that gives its UDP port wants pushes of this service.
-    if let (Some(ip), Some(port)) = (p.get("clientIP"), p.get("udpPort"))
-        && let Ok(to) = format!("{ip}:{port}").parse::<std::net::SocketAddr>()
-        && to.port() != 0
+    // A 1.x-style client that gives its UDP port wants pushes of this service. They go to
+    // the address the request came from, whatever `clientIP` says: Nacre is no UDP reflector.
+    if let (Some(ip), Some(port)) = (p.client, p.get("udpPort"))
+        && let Ok(port) = port.trim().parse::<u16>()
+        && port != 0
     {
+        let to = std::net::SocketAddr::new(ip, port);
         app.udp_push
             .subscribe(&app.core, &service, to, &clusters_param)
             .await;
@@ -526,8 +519,12 @@ fn random_unit() -> impl FnMut() -> f64 {
 
 /// The beat: refreshes liveness (no event), revives an unhealthy instance (an event), or
 /// re-registers a lost one when the beat carries it (an event); 20404 otherwise.
-async fn beat(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn beat(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let beat: Option<Value> = match p.get("beat").map(str::trim).filter(|b| !b.is_empty()) {
         None => None,
         Some(raw) => Some(serde_json::from_str(raw).map_err(|_| {
@@ -669,8 +666,12 @@ fn service_input(
     })
 }
 
-async fn service_create(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn service_create(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let input = service_input(p, style, false)?;
     app.core
         .create_service(&p.actor(), &service, input)
@@ -679,8 +680,12 @@ async fn service_create(app: &AppState, p: &Params, style: Style) -> Result<Resp
     Ok(ok(style))
 }
 
-async fn service_update(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn service_update(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let input = service_input(p, style, style != Style::V2)?;
     app.core
         .update_service(&p.actor(), &service, input)
@@ -689,8 +694,12 @@ async fn service_update(app: &AppState, p: &Params, style: Style) -> Result<Resp
     Ok(ok(style))
 }
 
-async fn service_delete(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn service_delete(
+    app: &AppState,
+    service: ServiceKey,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     app.core
         .delete_service(&p.actor(), &service)
         .await
@@ -698,8 +707,12 @@ async fn service_delete(app: &AppState, p: &Params, style: Style) -> Result<Resp
     Ok(ok(style))
 }
 
-async fn service_detail(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
-    let service = service_key(p, style)?;
+async fn service_detail(
+    app: &AppState,
+    service: ServiceKey,
+    _: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let entry = app
         .core
         .get_service(&service)
@@ -726,16 +739,19 @@ async fn service_detail(app: &AppState, p: &Params, style: Style) -> Result<Resp
     })
 }
 
-async fn service_list(app: &AppState, p: &Params, style: Style) -> Result<Response, ApiError> {
+async fn service_list(
+    app: &AppState,
+    scope: &ServiceScope,
+    caller: &Caller,
+    p: &Params,
+    style: Style,
+) -> Result<Response, ApiError> {
     let page_no = p.number("pageNo", 1, style)?;
     let page_size = p.number("pageSize", if style == Style::V2 { 20 } else { 10 }, style)?;
-    let group = p
-        .get("groupName")
-        .filter(|g| !g.is_empty())
-        .unwrap_or(DEFAULT_GROUP);
+    let group = scope.group.as_deref().unwrap_or(DEFAULT_GROUP);
     let page = app
         .core
-        .list_services(p.str("namespaceId").trim(), group, page_no, page_size)
+        .list_services(&scope.namespace, group, &caller.reader, page_no, page_size)
         .map_err(naming_error(style))?;
     let names: Vec<&str> = page.items.iter().map(|k| k.service.as_str()).collect();
     Ok(if style == Style::V2 {
@@ -749,8 +765,12 @@ async fn service_list(app: &AppState, p: &Params, style: Style) -> Result<Respon
 
 macro_rules! handlers {
     ($($name:ident => $op:ident($style:expr)),* $(,)?) => {
-        $(pub async fn $name(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-            $op(&app, &p, $style).await
+        $(pub async fn $name(
+            State(app): State<AppState>,
+            service: Checked<ServiceKey>,
+            p: Params,
+        ) -> Result<Response, ApiError> {
+            $op(&app, service.into_inner(), &p, $style).await
         })*
     };
 }
@@ -766,7 +786,6 @@ handlers! {
     v1_service_update => service_update(Style::Text),
     v1_service_delete => service_delete(Style::Text),
     v1_service_detail => service_detail(Style::Text),
-    v1_service_list => service_list(Style::Text),
     v2_register => register(Style::V2),
     v2_deregister => deregister(Style::V2),
     v2_update => update(Style::V2),
@@ -777,7 +796,24 @@ handlers! {
     v2_service_update => service_update(Style::V2),
     v2_service_delete => service_delete(Style::V2),
     v2_service_detail => service_detail(Style::V2),
-    v2_service_list => service_list(Style::V2),
+}
+
+pub async fn v1_service_list(
+    State(app): State<AppState>,
+    scope: Checked<ServiceScope>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
+    service_list(&app, &scope, &caller, &p, Style::Text).await
+}
+
+pub async fn v2_service_list(
+    State(app): State<AppState>,
+    scope: Checked<ServiceScope>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
+    service_list(&app, &scope, &caller, &p, Style::V2).await
 }
 
 pub async fn metrics(State(app): State<AppState>, p: Params) -> Response {

@@ -1,27 +1,83 @@
 //! Request parameters as Spring's `@RequestParam` sees them: the query string and a
-//! form-encoded body together (the query wins for a name given twice).
+//! form-encoded body together. They are read once, by the access guard, which hands them on
+//! in the request's extensions; every repeat is kept, so the target parser (`target.rs`) sees
+//! a name given twice.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::borrow::Cow;
 
-use axum::extract::{ConnectInfo, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 
 use super::error::{ApiError, Style};
+use super::target::{Fields, TARGET_NAMES};
+use crate::client_addr::ClientAddr;
 use crate::core::Actor;
 
 #[derive(Debug, Default, Clone)]
 pub struct Params {
-    values: HashMap<String, String>,
+    /// Query pairs first, then form-body pairs, each in the order given.
+    values: Vec<(String, String)>,
     pub headers: HeaderMap,
-    pub peer: Option<SocketAddr>,
+    pub client: Option<std::net::IpAddr>,
     /// The user the access guard authenticated, if auth is on.
     pub user: Option<String>,
 }
 
+impl Fields for Params {
+    fn each<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> {
+        self.values
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| Cow::Borrowed(v.as_str()))
+    }
+}
+
 impl Params {
+    /// Parameters from a query string and (for form requests) a body.
+    pub fn new(
+        query: Option<&str>,
+        form: Option<&[u8]>,
+        headers: HeaderMap,
+        client: ClientAddr,
+    ) -> Self {
+        let mut values = query
+            .map(|q| form_urlencoded(q.as_bytes()))
+            .unwrap_or_default();
+        if let Some(body) = form.filter(|b| !b.is_empty()) {
+            values.extend(form_urlencoded(body));
+        }
+        Params {
+            values,
+            headers,
+            client: client.0,
+            user: None,
+        }
+    }
+
+    /// Adds parameters read from elsewhere (a multipart form's text fields).
+    pub(super) fn extend(&mut self, pairs: Vec<(String, String)>) {
+        self.values.extend(pairs);
+    }
+
+    /// Forgets a parameter the guard parsed into a checked value.
+    pub(super) fn forget(&mut self, name: &str) {
+        self.values.retain(|(k, _)| k != name);
+    }
+
+    /// Forgets the names that say what a request touches: a scoped handler acts only on the
+    /// target the access check saw, never on a second reading of these.
+    pub(super) fn forget_targets(&mut self) {
+        self.values
+            .retain(|(k, _)| !TARGET_NAMES.contains(&k.as_str()));
+    }
+
+    /// The first value given for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value, or `""` when absent.
@@ -29,7 +85,8 @@ impl Params {
         self.get(name).unwrap_or("")
     }
 
-    /// The first present of several spellings (e.g. `tenant` / `namespaceId`).
+    /// The first present of several spellings of a value that decides nothing about access
+    /// (e.g. `config_tags` / `configTags`).
     pub fn first(&self, names: &[&str]) -> &str {
         names.iter().find_map(|n| self.get(n)).unwrap_or("")
     }
@@ -56,75 +113,37 @@ impl Params {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Who is asking: the authenticated user (else the `src_user` a client names) and the
-    /// client address.
+    /// The client's address as history records it.
+    pub fn client_ip(&self) -> String {
+        self.client.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+
+    /// Who is asking: the authenticated user and the client address. With access control off
+    /// there is no authenticated user, and the name a client gives (`src_user`, `srcUser`) is
+    /// recorded as Nacos records it.
     pub fn actor(&self) -> Actor {
-        let forwarded = self
-            .header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
-        let ip = forwarded
-            .or_else(|| self.peer.map(|p| p.ip().to_string()))
-            .unwrap_or_default();
         Actor {
             user: self
                 .user
                 .clone()
-                .unwrap_or_else(|| self.str("src_user").to_owned()),
-            ip,
+                .unwrap_or_else(|| self.first(&["src_user", "srcUser"]).to_owned()),
+            ip: self.client_ip(),
         }
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Params {
+/// Handlers take the parameters the guard read (the body is consumed by then).
+impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut values: HashMap<String, String> = HashMap::new();
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let headers = req.headers().clone();
-        let user = req
-            .extensions()
-            .get::<super::guard::AuthenticatedUser>()
-            .map(|u| u.0.clone());
-        let is_form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        if let Some(query) = req.uri().query() {
-            for (k, v) in form_urlencoded(query.as_bytes()) {
-                values.entry(k).or_insert(v);
-            }
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    e.status()
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                ApiError::new(
-                    Style::V1,
-                    status,
-                    20002,
-                    format!("cannot read the request body: {e}"),
-                )
-            })?;
-        if is_form && !bytes.is_empty() {
-            for (k, v) in form_urlencoded(&bytes) {
-                values.entry(k).or_insert(v);
-            }
-        }
-        Ok(Params {
-            values,
-            headers,
-            peer,
-            user,
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.remove::<Params>().ok_or_else(|| {
+            ApiError::new(
+                Style::V1,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                30000,
+                "internal error: this route has no access rule that reads its parameters",
+            )
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 
-use axum::extract::{Multipart, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,9 +12,12 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, Style, success};
+use super::guard::{Caller, Checked, ConfigScope, Import, KvExportScope};
 use super::params::Params;
-use crate::core::configs::{ImportPolicy, PublishConfig};
-use crate::core::state::{ConfigKey, normalize_namespace};
+use crate::core::auth::Resource;
+use crate::core::configs::PublishConfig;
+use crate::core::limits;
+use crate::core::state::ConfigKey;
 
 /// The `.meta` file beside each exported config.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -36,16 +39,22 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Style::V2, StatusCode::BAD_REQUEST, 100004, message)
 }
 
-/// `GET .../cs/config/export?namespaceId&group&dataIds&appName` → a ZIP of the matching configs.
-pub async fn export(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
-    let namespace = normalize_namespace(p.first(&["namespaceId", "tenant"]).trim()).to_owned();
+/// `GET .../cs/config/export?namespaceId&group&dataIds&appName` → a ZIP of the matching configs
+/// the caller may read.
+pub async fn export(
+    State(app): State<AppState>,
+    scope: Checked<ConfigScope>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let namespace = scope.namespace.clone();
     if !app.core.model.read().namespace_exists(&namespace) {
         return Err(ApiError::from_core(
             Style::V2,
             crate::core::CoreError::NamespaceNotFound(namespace),
         ));
     }
-    let group = p.first(&["groupName", "group"]);
+    let group = scope.group.as_deref().unwrap_or("");
     let app_name = p.str("appName");
     let ids: Vec<&str> = p
         .str("dataIds")
@@ -53,17 +62,22 @@ pub async fn export(State(app): State<AppState>, p: Params) -> Result<Response, 
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    let entries: Vec<_> = app
-        .core
-        .model
-        .read()
-        .live_configs()
-        .filter(|e| e.key.namespace == namespace)
-        .filter(|e| group.is_empty() || e.key.group == group)
-        .filter(|e| app_name.is_empty() || e.app_name == app_name)
-        .filter(|e| ids.is_empty() || ids.contains(&e.key.data_id.as_str()))
-        .cloned()
-        .collect();
+    let entries: Vec<_> = {
+        let state = app.core.model.read();
+        state
+            .live_configs()
+            .filter(|e| e.key.namespace == namespace)
+            .filter(|e| group.is_empty() || e.key.group == group)
+            .filter(|e| app_name.is_empty() || e.app_name == app_name)
+            .filter(|e| ids.is_empty() || ids.contains(&e.key.data_id.as_str()))
+            .filter(|e| {
+                caller
+                    .reader
+                    .may_read(&state.auth, &Resource::of_config(&e.key))
+            })
+            .cloned()
+            .collect()
+    };
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     let fail = |e: &dyn std::fmt::Display| {
@@ -110,13 +124,24 @@ pub async fn export(State(app): State<AppState>, p: Params) -> Result<Response, 
         .into_response())
 }
 
-/// Reads an export ZIP into publish requests for `namespace`.
-fn read_zip(bytes: &[u8], namespace: &str) -> Result<Vec<PublishConfig>, ApiError> {
+/// Reads an export ZIP into publish requests for `namespace`. What it inflates is bounded
+/// (`limits::IMPORT`), so an archive that would inflate past the bounds (a ZIP bomb) is refused
+/// with nothing written.
+pub fn read_zip(bytes: &[u8], namespace: &str) -> Result<Vec<PublishConfig>, ApiError> {
+    let bounds = limits::IMPORT;
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| invalid(format!("not a ZIP file: {e}")))?;
+    if archive.len() > bounds.max_entries {
+        return Err(invalid(format!(
+            "the archive holds {} entries; at most {} may be imported at once",
+            archive.len(),
+            bounds.max_entries
+        )));
+    }
     let mut files: HashMap<String, String> = HashMap::new();
+    let mut inflated: u64 = 0;
     for i in 0..archive.len() {
-        let mut file = archive
+        let file = archive
             .by_index(i)
             .map_err(|e| invalid(format!("unreadable ZIP entry: {e}")))?;
         if file.is_dir() {
@@ -126,9 +151,23 @@ fn read_zip(bytes: &[u8], namespace: &str) -> Result<Vec<PublishConfig>, ApiErro
             .name()
             .map_err(|e| invalid(format!("unreadable ZIP entry name: {e}")))?
             .into_owned();
-        let mut text = String::new();
-        file.read_to_string(&mut text)
-            .map_err(|_| invalid(format!("{name} is not UTF-8 text")))?;
+        // Read at most one byte past each bound: declared sizes can lie.
+        let room = bounds
+            .max_entry_bytes
+            .min(bounds.max_total_bytes - inflated);
+        let mut raw = Vec::new();
+        file.take(room + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| invalid(format!("{name}: cannot inflate: {e}")))?;
+        if raw.len() as u64 > room {
+            return Err(invalid(format!(
+                "{name} inflates past the import bounds ({} bytes an entry, {} in all): refused, nothing imported",
+                bounds.max_entry_bytes, bounds.max_total_bytes
+            )));
+        }
+        inflated += raw.len() as u64;
+        let text =
+            String::from_utf8(raw).map_err(|_| invalid(format!("{name} is not UTF-8 text")))?;
         files.insert(name, text);
     }
     let mut items = Vec::new();
@@ -158,39 +197,16 @@ fn read_zip(bytes: &[u8], namespace: &str) -> Result<Vec<PublishConfig>, ApiErro
     Ok(items)
 }
 
-/// `POST .../cs/config/import?namespaceId&policy=SKIP|OVERWRITE|ABORT`, multipart `file`.
+/// Imports what the guard read: `POST .../cs/config/import?namespaceId&policy=SKIP|OVERWRITE|ABORT`
+/// with a multipart `file` (`namespaceId` and `policy` may also be form fields), or
+/// `PUT /v1/kv/import?namespaceId&policy` with the JSON array the export writes. Every entry
+/// arrives checked for write.
 pub async fn import(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    mut multipart: Multipart,
+    import: Checked<Import>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    let namespace = query
-        .get("namespaceId")
-        .or_else(|| query.get("tenant"))
-        .map_or("", |s| s.trim())
-        .to_owned();
-    let policy: ImportPolicy = query
-        .get("policy")
-        .map_or("", String::as_str)
-        .parse()
-        .map_err(|e| ApiError::from_core(Style::V2, e))?;
-    let mut zip_bytes = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| invalid(format!("bad multipart body: {e}")))?
-    {
-        if field.name() == Some("file") {
-            zip_bytes = Some(
-                field
-                    .bytes()
-                    .await
-                    .map_err(|e| invalid(format!("cannot read the file: {e}")))?,
-            );
-        }
-    }
-    let zip_bytes = zip_bytes.ok_or_else(|| ApiError::missing(Style::V2, "file"))?;
-    let items = read_zip(&zip_bytes, &namespace)?;
+    let Import { items, policy } = import.into_inner();
     if items.is_empty() {
         return Err(ApiError::new(
             Style::V2,
@@ -199,10 +215,9 @@ pub async fn import(
             "imported file data is empty",
         ));
     }
-    let actor = crate::core::Actor::default();
     let report = app
         .core
-        .import_configs(&actor, items, policy)
+        .import_configs(&caller.actor(), items, policy)
         .await
         .map_err(|e| ApiError::from_core(Style::V2, e))?;
     Ok(report_json(&report))
@@ -237,19 +252,26 @@ pub struct KvItem {
     value: Option<String>,
 }
 
-/// `GET /v1/kv/export?namespaceId&prefix` → `[{Key, Flags, Value(base64)}]` of the configs.
-pub async fn kv_export(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
+/// `GET /v1/kv/export?namespaceId&prefix` → `[{Key, Flags, Value(base64)}]` of the configs the
+/// caller may read.
+pub async fn kv_export(
+    State(app): State<AppState>,
+    scope: Checked<KvExportScope>,
+    caller: Caller,
+    p: Params,
+) -> Result<Response, ApiError> {
     use base64::Engine;
-    let namespace = p
-        .get("namespaceId")
-        .map(|n| normalize_namespace(n.trim()).to_owned());
+    let namespace = scope.0.as_deref();
     let prefix = p.str("prefix");
-    let items: Vec<KvItem> = app
-        .core
-        .model
-        .read()
+    let state = app.core.model.read();
+    let items: Vec<KvItem> = state
         .live_configs()
-        .filter(|e| namespace.as_ref().is_none_or(|n| *n == e.key.namespace))
+        .filter(|e| namespace.is_none_or(|n| n == e.key.namespace))
+        .filter(|e| {
+            caller
+                .reader
+                .may_read(&state.auth, &Resource::of_config(&e.key))
+        })
         .map(|e| KvItem {
             key: format!("{}/{}/{}", e.key.namespace, e.key.group, e.key.data_id),
             flags: 0,
@@ -257,39 +279,27 @@ pub async fn kv_export(State(app): State<AppState>, p: Params) -> Result<Respons
         })
         .filter(|i| i.key.starts_with(prefix))
         .collect();
+    drop(state);
     Ok(axum::Json(items).into_response())
 }
 
-/// `PUT /v1/kv/import?namespaceId&policy` with a JSON array as the export writes it.
-pub async fn kv_import(
-    State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+/// Reads the Consul-style JSON import (`Key` is `namespace/group/dataId`) into publish requests;
+/// `namespace`, when given, replaces every entry's.
+pub fn read_kv_items(body: &[u8], namespace: Option<&str>) -> Result<Vec<PublishConfig>, ApiError> {
     use base64::Engine;
-    let policy: ImportPolicy = query
-        .get("policy")
-        .map_or("", String::as_str)
-        .parse()
-        .map_err(|e| ApiError::from_core(Style::V2, e))?;
-    let items: Vec<KvItem> = serde_json::from_slice(&body)
+    let items: Vec<KvItem> = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("not a JSON array of {{Key, Flags, Value}}: {e}")))?;
-    if items.is_empty() {
-        return Err(ApiError::new(
-            Style::V2,
-            StatusCode::BAD_REQUEST,
-            100005,
-            "imported file data is empty",
-        ));
+    if items.len() > limits::IMPORT.max_entries {
+        return Err(invalid(format!(
+            "{} entries; at most {} may be imported at once",
+            items.len(),
+            limits::IMPORT.max_entries
+        )));
     }
-    let target = query
-        .get("namespaceId")
-        .map(|n| n.trim())
-        .filter(|n| !n.is_empty());
     let mut configs = Vec::new();
     for item in items {
         let parts: Vec<&str> = item.key.splitn(3, '/').collect();
-        let [namespace, group, data_id] = parts.as_slice() else {
+        let [own_namespace, group, data_id] = parts.as_slice() else {
             return Err(invalid(format!(
                 "{}: expected namespace/group/dataId",
                 item.key
@@ -301,15 +311,10 @@ pub async fn kv_import(
         let content = String::from_utf8(bytes)
             .map_err(|_| invalid(format!("{}: Value is not UTF-8 text", item.key)))?;
         configs.push(PublishConfig {
-            key: ConfigKey::new(target.unwrap_or(namespace), group, data_id),
+            key: ConfigKey::new(namespace.unwrap_or(own_namespace), group, data_id),
             content,
             ..Default::default()
         });
     }
-    let report = app
-        .core
-        .import_configs(&crate::core::Actor::default(), configs, policy)
-        .await
-        .map_err(|e| ApiError::from_core(Style::V2, e))?;
-    Ok(report_json(&report))
+    Ok(configs)
 }

@@ -4,7 +4,10 @@
 //! change of that service, and answers `push-ack`. Without it, such clients (the npm `nacos`
 //! package) only notice a change on their next poll.
 //!
-//! A subscriber lasts while it keeps polling (clients poll every `cacheMillis` regardless).
+//! A subscriber lasts while it keeps polling (clients poll every `cacheMillis` regardless); a
+//! sweep forgets silent ones even when their service never changes. Pushes go only to the
+//! address the list request came from (see `naming::list`), so Nacre is no UDP reflector, and
+//! the table is bounded.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,6 +31,8 @@ use crate::core::state::Change;
 const GZIP_FROM: usize = 1024;
 /// A subscriber that has not polled for this long is forgotten.
 const SUBSCRIBER_TTL: Duration = Duration::from_secs(30);
+/// Most subscribers across all services; further ones are not recorded (they still poll).
+const MAX_SUBSCRIBERS: usize = 10_000;
 
 /// A service's subscribers: address → (clusters asked for, last poll).
 type Subscribers = HashMap<SocketAddr, (String, Instant)>;
@@ -62,18 +67,58 @@ impl UdpPush {
             return;
         }
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        let new = subscribers
+        let known = subscribers
+            .get(service)
+            .is_some_and(|s| s.contains_key(&to));
+        if !known && subscribers.values().map(HashMap::len).sum::<usize>() >= MAX_SUBSCRIBERS {
+            tracing::debug!(%to, "UDP subscriber table full; the client keeps polling");
+            return;
+        }
+        subscribers
             .entry(service.clone())
             .or_default()
-            .insert(to, (clusters.to_owned(), Instant::now()))
-            .is_none();
-        if new {
+            .insert(to, (clusters.to_owned(), Instant::now()));
+        if !known {
             core.metrics.subscribers.inc();
         }
     }
 
+    /// Forgets subscribers that stopped polling, in every service.
+    fn sweep(&self, core: &Core, ttl: Duration) {
+        self.sweep_with(&core.metrics, ttl);
+    }
+
+    fn sweep_with(&self, metrics: &crate::metrics::Metrics, ttl: Duration) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut gone = 0;
+        subscribers.retain(|_, of_service| {
+            let before = of_service.len();
+            of_service.retain(|_, (_, seen)| seen.elapsed() < ttl);
+            gone += before - of_service.len();
+            !of_service.is_empty()
+        });
+        metrics.subscribers.dec_by(gone as i64);
+    }
+
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.values().map(HashMap::len).sum()
+    }
+
     async fn run(self: Arc<Self>, core: Arc<Core>, socket: Arc<UdpSocket>) {
         tokio::spawn(read_acks(socket.clone()));
+        let sweeper = {
+            let (this, core) = (self.clone(), core.clone());
+            async move {
+                let mut tick = tokio::time::interval(SUBSCRIBER_TTL / 3);
+                loop {
+                    tick.tick().await;
+                    this.sweep(&core, SUBSCRIBER_TTL);
+                }
+            }
+        };
+        tokio::spawn(sweeper);
         let mut feed = core.model.subscribe();
         loop {
             let (services, trace) = match feed.recv().await {
@@ -181,5 +226,37 @@ async fn read_acks(socket: Arc<UdpSocket>) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str) -> ServiceKey {
+        ServiceKey::new("", "G", name)
+    }
+
+    #[test]
+    fn silent_subscribers_of_quiet_services_are_swept() {
+        let push = UdpPush::default();
+        let core_metrics = crate::metrics::Metrics::new();
+        {
+            let mut subscribers = push.subscribers.lock().unwrap();
+            let long_ago = Instant::now() - Duration::from_secs(60);
+            subscribers
+                .entry(service("quiet"))
+                .or_default()
+                .insert("127.0.0.1:1".parse().unwrap(), (String::new(), long_ago));
+            subscribers.entry(service("busy")).or_default().insert(
+                "127.0.0.1:2".parse().unwrap(),
+                (String::new(), Instant::now()),
+            );
+        }
+        core_metrics.subscribers.inc_by(2);
+        push.sweep_with(&core_metrics, SUBSCRIBER_TTL);
+        assert_eq!(push.count(), 1);
+        assert_eq!(push.services(), vec![service("busy")]);
+        assert_eq!(core_metrics.subscribers.get(), 1);
     }
 }

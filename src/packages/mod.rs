@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::get;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,6 +20,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::core::packages::{PackageEntry, PackageKey, Spooled, Upload};
 use crate::core::{Actor, Core, CoreError};
+use crate::nacos::guard::{Caller, GuardState, Route, Rule, route};
 use spool::{SpoolError, SpoolFile, spool};
 
 #[derive(Clone)]
@@ -30,31 +31,43 @@ pub struct PackagesState {
     pub max_bytes: u64,
 }
 
-/// Every package route: what the router serves and what the access tests enumerate.
-pub fn routes() -> Vec<(&'static str, MethodRouter<PackagesState>)> {
+/// Every package route with its access rule (signed-in users read, admins write): what the
+/// router serves and what the access tests enumerate.
+pub fn routes() -> Vec<Route<PackagesState>> {
     vec![
-        ("/nacre/v1/packages", get(list).post(upload_multipart)),
-        (
+        route(
+            "/nacre/v1/packages",
+            Rule::Packages,
+            get(list).post(upload_multipart),
+        ),
+        route(
             "/nacre/v1/packages/{os}/{object}/{version}/{name}",
+            Rule::Packages,
             get(download).put(upload_raw).delete(remove),
         ),
-        (
+        route(
             "/nacre/v1/packages/{os}/{object}/{version}/{name}/info",
+            Rule::Packages,
             get(info),
         ),
     ]
 }
 
-pub fn router(core: Core, spool_dir: PathBuf, max_bytes: u64) -> Router {
-    routes()
-        .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
-        })
+pub fn router(
+    core: std::sync::Arc<Core>,
+    spool_dir: PathBuf,
+    max_bytes: u64,
+    max_body: usize,
+) -> Router {
+    let guard = GuardState {
+        core: core.clone(),
+        max_body,
+    };
+    crate::nacos::guard::router(routes(), &guard)
         // Uploads stream to disk under their own limit (packages.max-bytes).
         .layer(DefaultBodyLimit::disable())
         .with_state(PackagesState {
-            core: std::sync::Arc::new(core),
+            core,
             spool_dir,
             max_bytes,
         })
@@ -163,25 +176,12 @@ fn truthy(v: Option<&str>) -> bool {
     )
 }
 
-fn actor(headers: &HeaderMap) -> Actor {
-    let user = headers
-        .get("x-nacre-user")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let ip = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    Actor { user, ip }
-}
-
 /// `PUT /nacre/v1/packages/{os}/{object}/{version}/{name}` with the raw bytes as the body.
 async fn upload_raw(
     State(s): State<PackagesState>,
     Path((os, object, version, name)): Path<(String, String, String, String)>,
     Query(q): Query<UploadQuery>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PackageError> {
@@ -202,14 +202,14 @@ async fn upload_raw(
     // Refuse before reading a byte when the answer is already known.
     s.core.check_upload(&upload)?;
     let file = spool(&s.spool_dir, body.into_data_stream(), s.max_bytes).await?;
-    store(&s, &actor(&headers), upload, &file).await
+    store(&s, &caller.actor(), upload, &file).await
 }
 
 /// `POST /nacre/v1/packages`, multipart: `os`, `object`, `version`, `type`, `description`,
 /// `overwrite`, `sha256`, optional `name` (else the file's name), and the `file`.
 async fn upload_multipart(
     State(s): State<PackagesState>,
-    headers: HeaderMap,
+    caller: Caller,
     mut form: Multipart,
 ) -> Result<Response, PackageError> {
     let mut fields = std::collections::HashMap::new();
@@ -256,7 +256,7 @@ async fn upload_multipart(
         overwrite: truthy(fields.get("overwrite").map(String::as_str)),
         expected_sha256: fields.get("sha256").filter(|v| !v.is_empty()).cloned(),
     };
-    store(&s, &actor(&headers), upload, &spooled).await
+    store(&s, &caller.actor(), upload, &spooled).await
 }
 
 async fn store(
@@ -277,10 +277,10 @@ async fn store(
 async fn remove(
     State(s): State<PackagesState>,
     Path((os, object, version, name)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, PackageError> {
     let key = PackageKey::new(&os, &object, &version, &name)?;
-    s.core.delete_package(&actor(&headers), &key).await?;
+    s.core.delete_package(&caller.actor(), &key).await?;
     Ok(axum::Json(json!({"deleted": key.path()})).into_response())
 }
 

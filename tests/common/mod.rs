@@ -1,6 +1,8 @@
 //! Test harness: real nats-servers (free port, temporary store) and real `nacre` processes.
 #![allow(dead_code)]
 
+pub mod grpc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
