@@ -724,7 +724,7 @@ async fn backup_phases(
     settings.nats.url = nats_url.to_owned();
     let backup_dir = dir.0.join("backup");
     let started = Instant::now();
-    crate::recovery::snapshot::backup(&settings, &backup_dir).await?;
+    crate::recovery::snapshot::backup(&settings, &backup_dir, false, false).await?;
     let backup_time = started.elapsed();
     let size = dir_size(&backup_dir);
 
@@ -752,7 +752,7 @@ async fn backup_phases(
     tokio::time::sleep(Duration::from_millis(500)).await;
     settings.nats.url = format!("nats://127.0.0.1:{port}");
     let started = Instant::now();
-    crate::recovery::snapshot::restore(&settings, &backup_dir, false).await?;
+    crate::recovery::snapshot::restore(&settings, &backup_dir, false, false).await?;
     let restore_time = started.elapsed();
     drop(target);
     println!(

@@ -21,25 +21,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure config GET and POST throughput and latency.
     Bench(crate::bench::BenchArgs),
-    /// Back up every stream Nacre owns (events, KV views, packages) into DIR.
+    /// Back up every stream Nacre owns (events, KV views, packages) into DIR, then read it back.
     Backup {
+        /// An empty (or new) directory for the backup.
         dir: PathBuf,
+        /// Replace what DIR holds.
+        #[arg(long)]
+        overwrite: bool,
+        /// Show no progress (a bar on a terminal, a line every few seconds otherwise).
+        #[arg(long)]
+        no_progress: bool,
         #[command(flatten)]
-        settings: ServeArgs,
+        store: StoreArgs,
     },
-    /// Restore a backup made by `nacre backup` or `nats stream backup`.
+    /// Restore a backup made by `nacre backup` or `nats stream backup` (Nacre stopped).
     Restore {
+        /// The backup's directory.
         dir: PathBuf,
         /// Replace streams that already exist.
         #[arg(long)]
         overwrite: bool,
+        /// Show no progress (a bar on a terminal, a line every few seconds otherwise).
+        #[arg(long)]
+        no_progress: bool,
         #[command(flatten)]
-        settings: ServeArgs,
+        store: StoreArgs,
     },
+    /// What an operator needs before deciding anything: identity, stream, nodes, views, backups.
+    Status(StoreArgs),
     /// Replay the event stream and compare the KV and Object Store views with it.
-    Verify(ServeArgs),
-    /// Drop the KV views and write them again from the event stream.
-    Rebuild(ServeArgs),
+    Verify(StoreArgs),
+    /// Recreate the views and leases from the event stream (repairs damaged buckets).
+    Rebuild(StoreArgs),
     /// Check that Docker Compose files keep every data directory on a named volume.
     CheckCompose {
         /// Compose files to check.
@@ -50,23 +63,31 @@ pub enum Command {
     Package(crate::packages::cli::PackageArgs),
 }
 
-#[derive(Debug, Default, Args)]
-pub struct ServeArgs {
+/// Where a command finds the store: the settings `serve` uses. In standalone mode a command
+/// works on the data directory whether Nacre runs there or not.
+#[derive(Debug, Default, Clone, Args)]
+pub struct StoreArgs {
     /// Configuration file (default: $NACRE_CONFIG, else conf/application.yml if present).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
     /// Data directory (setting `data-dir`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// External NATS server or cluster (setting `nats.url`); without it Nacre runs standalone.
+    #[arg(long)]
+    pub nats_url: Option<String>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Nacos HTTP port (setting `server.port`).
     #[arg(long)]
     pub port: Option<u16>,
     /// Nacos gRPC port (setting `server.grpc-port`; default HTTP port + 1000).
     #[arg(long)]
     pub grpc_port: Option<u16>,
-    /// External NATS server or cluster (setting `nats.url`); without it Nacre runs standalone.
-    #[arg(long)]
-    pub nats_url: Option<String>,
     /// Consul HTTP API port (setting `server.consul-port`; 0 turns it off).
     #[arg(long)]
     pub consul_port: Option<u16>,

@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod nacos;
 pub mod packages;
+pub mod progress;
 pub mod recovery;
 pub mod server;
 pub mod settings;

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use nacre::cli::{Cli, Command, ServeArgs};
+use nacre::cli::{Cli, Command, ServeArgs, StoreArgs};
 use nacre::settings::{Overrides, Settings};
 
 fn main() -> ExitCode {
@@ -19,7 +19,12 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
         Command::CheckCompose { files } => check_compose(&files),
-        Command::Verify(args) => runtime.block_on(recovery(args, |s| async move {
+        Command::Status(store) => runtime.block_on(recovery(store, |s| async move {
+            nacre::recovery::status::status(&s)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        })),
+        Command::Verify(store) => runtime.block_on(recovery(store, |s| async move {
             nacre::recovery::verify::verify(&s).await.map(|agree| {
                 if agree {
                     ExitCode::SUCCESS
@@ -28,21 +33,27 @@ fn main() -> ExitCode {
                 }
             })
         })),
-        Command::Backup { dir, settings } => runtime.block_on(recovery(settings, |s| async move {
-            nacre::recovery::snapshot::backup(&s, &dir)
+        Command::Backup {
+            dir,
+            overwrite,
+            no_progress,
+            store,
+        } => runtime.block_on(recovery(store, |s| async move {
+            nacre::recovery::snapshot::backup(&s, &dir, overwrite, !no_progress)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         })),
         Command::Restore {
             dir,
             overwrite,
-            settings,
-        } => runtime.block_on(recovery(settings, |s| async move {
-            nacre::recovery::snapshot::restore(&s, &dir, overwrite)
+            no_progress,
+            store,
+        } => runtime.block_on(recovery(store, |s| async move {
+            nacre::recovery::snapshot::restore(&s, &dir, overwrite, !no_progress)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         })),
-        Command::Rebuild(args) => runtime.block_on(recovery(args, |s| async move {
+        Command::Rebuild(store) => runtime.block_on(recovery(store, |s| async move {
             nacre::recovery::verify::rebuild(&s)
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -50,28 +61,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn settings(args: &ServeArgs) -> Result<Settings, ExitCode> {
+/// The settings: defaults, the file, the environment, then the flags given.
+fn settings(store: &StoreArgs, serve: Option<&ServeArgs>) -> Result<Settings, ExitCode> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {
-        data_dir: args.data_dir.clone(),
-        port: args.port,
-        grpc_port: args.grpc_port,
-        nats_url: args.nats_url.clone(),
-        consul_port: args.consul_port,
+        data_dir: store.data_dir.clone(),
+        port: serve.and_then(|a| a.port),
+        grpc_port: serve.and_then(|a| a.grpc_port),
+        nats_url: store.nats_url.clone(),
+        consul_port: serve.and_then(|a| a.consul_port),
     };
-    Settings::load(args.config.as_deref(), &env, &overrides).map_err(|e| {
+    Settings::load(store.config.as_deref(), &env, &overrides).map_err(|e| {
         eprintln!("nacre: {e}");
         ExitCode::from(2)
     })
 }
 
 /// Runs a recovery command with the same settings `serve` would use.
-async fn recovery<F, Fut>(args: ServeArgs, command: F) -> ExitCode
+async fn recovery<F, Fut>(store: StoreArgs, command: F) -> ExitCode
 where
     F: FnOnce(Settings) -> Fut,
     Fut: std::future::Future<Output = Result<ExitCode, String>>,
 {
-    let settings = match settings(&args) {
+    let settings = match settings(&store, None) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -93,20 +105,9 @@ where
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let overrides = Overrides {
-        data_dir: args.data_dir,
-        port: args.port,
-        grpc_port: args.grpc_port,
-        nats_url: args.nats_url,
-        consul_port: args.consul_port,
-    };
-    let settings = match Settings::load(args.config.as_deref(), &env, &overrides) {
+    let settings = match settings(&args.store, Some(&args)) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("nacre: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let telemetry = match nacre::telemetry::init(&settings.log, &settings.otel) {
         Ok(t) => t,

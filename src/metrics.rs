@@ -53,6 +53,9 @@ pub struct Metrics {
     pub applied_seq: Gauge,
     pub ephemeral_instances: Gauge,
     pub package_bytes: Gauge,
+    pub backup_last_success: Gauge,
+    pub backup_size: Gauge,
+    pub backup_failures: Counter,
     /// The stream's last sequence as last polled (for the lag).
     pub stream_last_seq: AtomicU64,
 }
@@ -95,6 +98,9 @@ impl Metrics {
             applied_seq: Gauge::default(),
             ephemeral_instances: Gauge::default(),
             package_bytes: Gauge::default(),
+            backup_last_success: Gauge::default(),
+            backup_size: Gauge::default(),
+            backup_failures: Counter::default(),
             stream_last_seq: AtomicU64::new(0),
         };
         registry.register(
@@ -184,6 +190,21 @@ impl Metrics {
             "package_bytes",
             "Bytes of packages stored",
             m.package_bytes.clone(),
+        );
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the last scheduled backup was written and read back (Unix seconds; 0: none yet)",
+            m.backup_last_success.clone(),
+        );
+        registry.register(
+            "backup_size_bytes",
+            "Size of the last scheduled backup",
+            m.backup_size.clone(),
+        );
+        registry.register(
+            "backup_failures",
+            "Scheduled backups that failed",
+            m.backup_failures.clone(),
         );
         Self { registry, ..m }
     }

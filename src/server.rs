@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::backbone::identity::{self, Marker};
+use crate::backbone::lock::DataDirLock;
 use crate::backbone::{self, Backbone, supervisor};
 use crate::core::cluster::NodeInfo;
 use crate::core::model::Model;
@@ -14,6 +15,8 @@ use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error(transparent)]
+    Lock(#[from] crate::backbone::lock::LockError),
     #[error(transparent)]
     Supervisor(#[from] supervisor::SupervisorError),
     #[error(transparent)]
@@ -32,6 +35,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let node = settings.node_name();
+    // One process per data directory, for the whole life of this one.
+    let _lock = DataDirLock::acquire(&settings.data_dir)?;
     let child = if settings.standalone() {
         Some(supervisor::start(&settings).await?)
     } else {
@@ -56,7 +61,11 @@ async fn serve(
 ) -> Result<(), ServeError> {
     let connection = backbone::connect(settings, url).await?;
     let client = connection.client.clone();
-    let backbone = Backbone::open(settings, client.clone(), url, accept_loss).await?;
+    let evidence = identity::Evidence {
+        newest_backup: crate::recovery::snapshot::newest_backup(&settings.backup_dir()),
+        expect_existing: settings.identity.expect_existing_store,
+    };
+    let backbone = Backbone::open(settings, client.clone(), url, &evidence, accept_loss).await?;
     tracing::info!(stream = %backbone.stream_name, replicas = settings.nats.replicas, "event stream ready");
 
     let model = Arc::new(Model::new());
@@ -65,10 +74,12 @@ async fn serve(
         backbone.stream_name.clone(),
         connection.connects.clone(),
     ));
+    let readiness = Arc::new(crate::core::readiness::Readiness::default());
     let projector = tokio::spawn(projector::run(
         backbone.clone(),
         model.clone(),
         node.to_owned(),
+        readiness.clone(),
     ));
     let mut core = Core::new(
         model,
@@ -79,6 +90,7 @@ async fn serve(
     core.packages = Some(backbone.packages.clone());
     core.atomic_batches = backbone.atomic_batches;
     core.access = Arc::new(crate::access::Access::new(&settings.auth));
+    core.readiness = readiness;
     let beats = tokio::spawn(core.clone().follow_beats());
     let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
@@ -97,7 +109,19 @@ async fn serve(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: chrono::Utc::now().timestamp_millis(),
         seen_at: 0,
+        applied: 0,
     };
+    let backups = tokio::spawn(
+        crate::recovery::schedule::Schedule {
+            settings: settings.clone(),
+            js: backbone.js.clone(),
+            leases: backbone.leases.clone(),
+            node: node.to_owned(),
+            metrics: core.metrics.clone(),
+            readiness: core.readiness.clone(),
+        }
+        .run(),
+    );
     let presence = tokio::spawn(core.clone().keep_presence(
         backbone.leases.clone(),
         me,
@@ -109,7 +133,7 @@ async fn serve(
         high_water: 0,
         updated_at: String::new(),
     };
-    let marker_path = identity::marker_path(&settings.data_dir);
+    let marker_path = identity::marker_path(&settings.identity_dir());
     let high_water = tokio::spawn(keep_high_water(
         core.model.clone(),
         marker.clone(),
@@ -217,7 +241,9 @@ async fn serve(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), grpc).await;
-    for task in [beats, renewals, grace, checker, high_water, presence] {
+    for task in [
+        beats, renewals, grace, checker, high_water, presence, backups,
+    ] {
         task.abort();
     }
     record_high_water(&core.model, &marker, &marker_path);

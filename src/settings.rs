@@ -26,6 +26,46 @@ pub struct Settings {
     pub log: LogSettings,
     pub otel: OtelSettings,
     pub auth: AuthSettings,
+    pub identity: IdentitySettings,
+    pub backup: BackupSettings,
+}
+
+/// What tells a lost store from a new one (DESIGN invariant 7; ARCHITECTURE.md, "Nothing starts
+/// fresh silently").
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// Where the identity marker lives; empty: the data directory. Put it where the store's
+    /// volume is not (a bind mount, a second volume), so losing the store's volume cannot take
+    /// the marker with it.
+    pub dir: PathBuf,
+    /// This deployment already has a store: an empty or missing one is a loss, never a first
+    /// start (set it once the deployment exists, e.g. on every Helm upgrade).
+    pub expect_existing_store: bool,
+}
+
+/// Scheduled backups: the whole store, compressed, timestamped, checked after writing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// Time between backups; 0 turns them off.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Where backups go; empty: `<data-dir>/backups`. Keep it off the store's volume: backups
+    /// there survive the store, and backups newer than an empty store prove it was lost.
+    pub dir: PathBuf,
+    /// How many backups to keep (the newest).
+    pub keep: usize,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+            dir: PathBuf::new(),
+            keep: 24,
+        }
+    }
 }
 
 /// Access control. Off by default; when on, every write (and every read of a namespace) needs a
@@ -237,6 +277,8 @@ impl Default for Settings {
             log: LogSettings::default(),
             otel: OtelSettings::default(),
             auth: AuthSettings::default(),
+            identity: IdentitySettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -509,6 +551,24 @@ impl Settings {
 
     pub fn standalone(&self) -> bool {
         self.nats.url.is_empty()
+    }
+
+    /// Where the identity marker lives: `identity.dir`, else the data directory.
+    pub fn identity_dir(&self) -> PathBuf {
+        if self.identity.dir.as_os_str().is_empty() {
+            self.data_dir.clone()
+        } else {
+            self.identity.dir.clone()
+        }
+    }
+
+    /// Where backups go: `backup.dir`, else `<data-dir>/backups`.
+    pub fn backup_dir(&self) -> PathBuf {
+        if self.backup.dir.as_os_str().is_empty() {
+            self.data_dir.join("backups")
+        } else {
+            self.backup.dir.clone()
+        }
     }
 
     pub fn node_name(&self) -> String {

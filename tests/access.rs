@@ -228,11 +228,12 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
             ],
         )
     };
-    let instance = |ns: &'static str, service: String, ip: &'static str| {
+    let instance = |ns: &'static str, group: &'static str, service: String, ip: &'static str| {
         post(
             "/nacos/v2/ns/instance",
             vec![
                 ("namespaceId", ns.into()),
+                ("groupName", group.into()),
                 ("serviceName", service),
                 ("ip", ip.into()),
                 ("port", "6666".into()),
@@ -258,12 +259,19 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     )
     .await;
     config("public", "OPEN", "gsecret".into(), "open-content".into()).await;
-    instance("victim", "victim-svc".into(), "10.66.66.66").await;
-    instance("victim", format!("hidden-svc-{u}"), "10.66.66.67").await;
-    instance("public", "SECRET@@shadow".into(), "10.77.77.77").await;
-    instance("public", format!("SECRET@@ghidden-svc-{u}"), "10.77.77.78").await;
-    instance("mine", "victim-svc".into(), "10.1.1.1").await;
-    instance("public", "OPEN@@shadow".into(), "10.1.1.2").await;
+    let d = "DEFAULT_GROUP";
+    instance("victim", d, "victim-svc".into(), "10.66.66.66").await;
+    instance("victim", d, format!("hidden-svc-{u}"), "10.66.66.67").await;
+    instance("public", "SECRET", "shadow".into(), "10.77.77.77").await;
+    instance(
+        "public",
+        "SECRET",
+        format!("ghidden-svc-{u}"),
+        "10.77.77.78",
+    )
+    .await;
+    instance("mine", d, "victim-svc".into(), "10.1.1.1").await;
+    instance("public", "OPEN", "shadow".into(), "10.1.1.2").await;
 
     let rows: Value = http()
         .get(n.url("/nacos/v2/cs/history/list"))

@@ -10,8 +10,13 @@
 //! A marker with a missing, empty, different or shorter stream means the store lost data: a wrong
 //! volume mount, `docker compose down -v`, a wiped disk, an older backup restored. Nacre then
 //! refuses to start, says what it saw and which runbook to follow, unless the operator passes
-//! `--accept-empty-store`. No marker and an empty stream is a genuinely new installation; no
-//! marker and a populated stream is a node joining an existing cluster.
+//! `--accept-empty-store`.
+//!
+//! The marker lives in `identity.dir`, which deployments keep off the store's volume, so losing
+//! that volume cannot take the marker along. Without a marker, two other records still prove a
+//! store existed: a backup in `backup.dir` (its manifest names the cluster and the stream's last
+//! sequence) and `identity.expect-existing-store`. Only with none of the three is an empty store
+//! a genuinely new installation; no marker and a populated stream is a node joining a cluster.
 
 use std::path::{Path, PathBuf};
 
@@ -49,11 +54,9 @@ pub enum IdentityError {
 /// What a store that lost data looks like from this node, for the refusal message.
 #[derive(Debug)]
 pub struct StoreLoss {
-    pub marker_path: String,
-    pub seen: u64,
-    pub cluster: String,
-    pub stream: String,
-    pub when: String,
+    /// What says the store held more, and where that record is.
+    pub evidence: String,
+    /// What the stream is now.
     pub now: String,
 }
 
@@ -62,15 +65,32 @@ impl std::fmt::Display for StoreLoss {
         write!(
             f,
             "REFUSING TO START: the JetStream store lost data.\n  \
-             This node ({}) last saw sequence {} of cluster {} in stream {} at {},\n  \
+             {},\n  \
              but the stream now {}.\n  \
-             The store was wiped or replaced: a wrong volume mount, `docker compose down -v`, a wiped disk,\n  \
-             or an older backup restored. Starting would serve an empty or outdated registry as if it were new.\n  \
+             The store was wiped or replaced: a wrong volume mount, `docker compose down -v`, a deleted volume,\n  \
+             a wiped disk, or an older backup restored. Starting would serve an empty or outdated registry as if it were new.\n  \
              Follow runbooks/wiped-store.md: find the real store or restore the latest backup (`nacre restore`).\n  \
              Only if the loss is understood and accepted, start once with `nacre serve --accept-empty-store`.",
-            self.marker_path, self.seen, self.cluster, self.stream, self.when, self.now
+            self.evidence, self.now
         )
     }
+}
+
+/// The newest backup found in `backup.dir`: what its manifest says of the event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSeen {
+    pub path: String,
+    pub cluster_id: Option<String>,
+    pub last_seq: u64,
+    pub created_at: String,
+}
+
+/// What says a store existed, besides the marker.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence {
+    pub newest_backup: Option<BackupSeen>,
+    /// `identity.expect-existing-store`.
+    pub expect_existing: bool,
 }
 
 /// What the stream looks like at start-up.
@@ -95,6 +115,7 @@ pub enum Decision {
 pub fn decide(
     marker: Option<&Marker>,
     marker_path: &Path,
+    evidence: &Evidence,
     facts: &StreamFacts,
     accept_loss: bool,
 ) -> Result<Decision, IdentityError> {
@@ -102,51 +123,87 @@ pub fn decide(
         Some(id) => Decision::Continue(id.clone()),
         None => Decision::Genesis,
     };
-    let Some(marker) = marker else {
-        return Ok(genesis_or_adopt());
-    };
-    let loss = if !facts.exists {
+    let empty = if !facts.exists {
         Some("does not exist".to_owned())
     } else if facts.last_seq == 0 {
         Some("is empty".to_owned())
-    } else if facts
-        .cluster_id
-        .as_deref()
-        .is_some_and(|id| id != marker.cluster_id)
-    {
-        Some(format!(
-            "belongs to another cluster ({})",
-            facts.cluster_id.as_deref().unwrap_or("?")
-        ))
-    } else if facts.last_seq < marker.high_water {
-        Some(format!("ends at sequence {}", facts.last_seq))
     } else {
         None
     };
+    let other_cluster = |expected: &str| {
+        facts
+            .cluster_id
+            .as_deref()
+            .filter(|id| *id != expected)
+            .map(|id| format!("belongs to another cluster ({id})"))
+    };
+    let shorter =
+        |seen: u64| (facts.last_seq < seen).then(|| format!("ends at sequence {}", facts.last_seq));
+    let loss = match marker {
+        Some(m) => empty
+            .or_else(|| other_cluster(&m.cluster_id))
+            .or_else(|| shorter(m.high_water))
+            .map(|now| {
+                let evidence = format!(
+                    "This node's identity marker ({}) last saw sequence {} of cluster {} in stream {} at {}",
+                    marker_path.display(),
+                    m.high_water,
+                    m.cluster_id,
+                    m.stream,
+                    m.updated_at
+                );
+                (evidence, now)
+            }),
+        None => match &evidence.newest_backup {
+            Some(b) if b.last_seq > 0 => {
+                let same_cluster = b.cluster_id.is_none() || facts.cluster_id == b.cluster_id;
+                empty
+                    .or_else(|| if same_cluster { shorter(b.last_seq) } else { None })
+                    .map(|now| {
+                        let evidence = format!(
+                            "There is no identity marker at {}, but the backup {} (made {}) holds sequence {} of cluster {}",
+                            marker_path.display(),
+                            b.path,
+                            b.created_at,
+                            b.last_seq,
+                            b.cluster_id.as_deref().unwrap_or("?")
+                        );
+                        (evidence, now)
+                    })
+            }
+            _ if evidence.expect_existing => empty.map(|now| {
+                let evidence = format!(
+                    "identity.expect-existing-store says this deployment has a store (and there is no identity marker at {})",
+                    marker_path.display()
+                );
+                (evidence, now)
+            }),
+            _ => None,
+        },
+    };
     match loss {
-        None => Ok(Decision::Continue(
-            facts
-                .cluster_id
-                .clone()
-                .unwrap_or_else(|| marker.cluster_id.clone()),
-        )),
-        Some(now) if !accept_loss => Err(IdentityError::WipedStore(Box::new(StoreLoss {
-            marker_path: marker_path.display().to_string(),
-            seen: marker.high_water,
-            cluster: marker.cluster_id.clone(),
-            stream: marker.stream.clone(),
-            when: marker.updated_at.clone(),
-            now,
-        }))),
-        Some(now) => {
-            tracing::warn!(stream = %marker.stream, "the store lost data ({now}); continuing because --accept-empty-store was given");
+        None => Ok(match (marker, &facts.cluster_id) {
+            (Some(m), None) => Decision::Continue(m.cluster_id.clone()),
+            _ => genesis_or_adopt(),
+        }),
+        Some((evidence, now)) if !accept_loss => {
+            Err(IdentityError::WipedStore(Box::new(StoreLoss {
+                evidence,
+                now,
+            })))
+        }
+        Some((_, now)) => {
+            tracing::warn!(
+                "the store lost data ({now}); continuing because --accept-empty-store was given"
+            );
             Ok(genesis_or_adopt())
         }
     }
 }
 
-pub fn marker_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(MARKER_FILE)
+/// The marker file in an identity directory (`Settings::identity_dir`).
+pub fn marker_path(identity_dir: &Path) -> PathBuf {
+    identity_dir.join(MARKER_FILE)
 }
 
 pub fn read_marker(path: &Path) -> Result<Option<Marker>, IdentityError> {
@@ -211,11 +268,25 @@ mod tests {
     #[test]
     fn a_new_installation_starts_without_flags() {
         assert_eq!(
-            decide(None, Path::new(P), &facts(false, 0, None), false).unwrap(),
+            decide(
+                None,
+                Path::new(P),
+                &Evidence::default(),
+                &facts(false, 0, None),
+                false
+            )
+            .unwrap(),
             Decision::Genesis
         );
         assert_eq!(
-            decide(None, Path::new(P), &facts(true, 0, None), false).unwrap(),
+            decide(
+                None,
+                Path::new(P),
+                &Evidence::default(),
+                &facts(true, 0, None),
+                false
+            )
+            .unwrap(),
             Decision::Genesis
         );
     }
@@ -223,7 +294,14 @@ mod tests {
     #[test]
     fn a_new_node_joins_an_existing_cluster() {
         assert_eq!(
-            decide(None, Path::new(P), &facts(true, 50, Some("c1")), false).unwrap(),
+            decide(
+                None,
+                Path::new(P),
+                &Evidence::default(),
+                &facts(true, 50, Some("c1")),
+                false
+            )
+            .unwrap(),
             Decision::Continue("c1".into())
         );
     }
@@ -236,9 +314,15 @@ mod tests {
             (facts(true, 10, Some("c1")), "ends at sequence 10"),
             (facts(true, 500, Some("c2")), "another cluster"),
         ] {
-            let err = decide(Some(&marker(100)), Path::new(P), &f, false)
-                .unwrap_err()
-                .to_string();
+            let err = decide(
+                Some(&marker(100)),
+                Path::new(P),
+                &Evidence::default(),
+                &f,
+                false,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(
                 err.contains("REFUSING TO START") && err.contains(said),
                 "{err}"
@@ -256,6 +340,7 @@ mod tests {
             decide(
                 Some(&marker(100)),
                 Path::new(P),
+                &Evidence::default(),
                 &facts(true, 120, Some("c1")),
                 false
             )
@@ -266,11 +351,63 @@ mod tests {
             decide(
                 Some(&marker(100)),
                 Path::new(P),
+                &Evidence::default(),
                 &facts(true, 0, None),
                 true
             )
             .unwrap(),
             Decision::Genesis
+        );
+    }
+
+    #[test]
+    fn without_a_marker_a_backup_or_the_setting_still_proves_a_loss() {
+        let backup = Evidence {
+            newest_backup: Some(BackupSeen {
+                path: "/backups/nacre-20261126T000000Z".into(),
+                cluster_id: Some("c1".into()),
+                last_seq: 40,
+                created_at: "t".into(),
+            }),
+            expect_existing: false,
+        };
+        for (f, said) in [
+            (facts(false, 0, None), "does not exist"),
+            (facts(true, 0, None), "is empty"),
+            (facts(true, 10, Some("c1")), "ends at sequence 10"),
+        ] {
+            let err = decide(None, Path::new(P), &backup, &f, false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(said) && err.contains("/backups/nacre-20261126T000000Z"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            decide(
+                None,
+                Path::new(P),
+                &backup,
+                &facts(true, 50, Some("c1")),
+                false
+            )
+            .unwrap(),
+            Decision::Continue("c1".into()),
+            "a store at or past the backup is whole"
+        );
+        let expected = Evidence {
+            newest_backup: None,
+            expect_existing: true,
+        };
+        let err = decide(None, Path::new(P), &expected, &facts(false, 0, None), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expect-existing-store"), "{err}");
+        assert_eq!(
+            decide(None, Path::new(P), &expected, &facts(false, 0, None), true).unwrap(),
+            Decision::Genesis,
+            "an accepted loss starts over"
         );
     }
 

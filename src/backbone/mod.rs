@@ -2,6 +2,7 @@
 //! view buckets Nacre owns.
 
 pub mod identity;
+pub mod lock;
 pub mod objects;
 pub mod supervisor;
 
@@ -186,10 +187,12 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
 
 impl Backbone {
     /// Creates (or checks) the event stream and the view buckets at the configured replicas.
+    /// `evidence` is what else says a store existed (a backup, a setting), for the identity check.
     pub async fn open(
         settings: &Settings,
         client: async_nats::Client,
         url: &str,
+        evidence: &identity::Evidence,
         accept_loss: bool,
     ) -> Result<Self, BackboneError> {
         let js = jetstream::ContextBuilder::new()
@@ -208,9 +211,10 @@ impl Backbone {
 
         // Before creating anything: does the store still hold what this node saw?
         let facts = stream_facts(&js, &stream_name).await?;
-        let marker_path = identity::marker_path(&settings.data_dir);
+        let marker_path = identity::marker_path(&settings.identity_dir());
         let marker = identity::read_marker(&marker_path)?;
-        let decision = identity::decide(marker.as_ref(), &marker_path, &facts, accept_loss)?;
+        let decision =
+            identity::decide(marker.as_ref(), &marker_path, evidence, &facts, accept_loss)?;
 
         let mut stream = js
             .get_or_create_stream(stream::Config {
@@ -267,31 +271,10 @@ impl Backbone {
             replicas,
         )?;
 
-        let configs = bucket(
-            &js,
-            CONFIGS_BUCKET,
-            "Nacre config view",
-            replicas,
-            Duration::ZERO,
-        )
-        .await?;
-        let namespaces = bucket(
-            &js,
-            NAMESPACES_BUCKET,
-            "Nacre namespace view",
-            replicas,
-            Duration::ZERO,
-        )
-        .await?;
-        let services = bucket(
-            &js,
-            SERVICES_BUCKET,
-            "Nacre service view",
-            replicas,
-            Duration::ZERO,
-        )
-        .await?;
-        let leases = bucket(&js, LEASES_BUCKET, "Nacre leases", replicas, LEASE_TTL).await?;
+        let configs = bucket(&js, CONFIGS, replicas).await?;
+        let namespaces = bucket(&js, NAMESPACES, replicas).await?;
+        let services = bucket(&js, SERVICES, replicas).await?;
+        let leases = bucket(&js, LEASES, replicas).await?;
         let packages = objects::PackageStore::open(&js, PACKAGES_BUCKET, replicas)
             .await
             .map_err(|e| setup("the packages Object Store", e))?;
@@ -316,7 +299,7 @@ impl Backbone {
 }
 
 /// What the stream holds before anything is created: existence, last sequence, genesis id.
-async fn stream_facts(
+pub async fn stream_facts(
     js: &jetstream::Context,
     name: &str,
 ) -> Result<identity::StreamFacts, BackboneError> {
@@ -395,25 +378,62 @@ async fn write_genesis(
     }
 }
 
+/// A KV bucket Nacre keeps besides the stream: the views (a fold of the stream) and the leases
+/// (ephemeral). Neither holds anything the stream does not, so `nacre rebuild` may drop and
+/// recreate them.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketSpec {
+    pub name: &'static str,
+    description: &'static str,
+    max_age: Duration,
+}
+
+pub const CONFIGS: BucketSpec = BucketSpec {
+    name: CONFIGS_BUCKET,
+    description: "Nacre config view",
+    max_age: Duration::ZERO,
+};
+pub const NAMESPACES: BucketSpec = BucketSpec {
+    name: NAMESPACES_BUCKET,
+    description: "Nacre namespace view",
+    max_age: Duration::ZERO,
+};
+pub const SERVICES: BucketSpec = BucketSpec {
+    name: SERVICES_BUCKET,
+    description: "Nacre service view",
+    max_age: Duration::ZERO,
+};
+pub const LEASES: BucketSpec = BucketSpec {
+    name: LEASES_BUCKET,
+    description: "Nacre leases",
+    max_age: LEASE_TTL,
+};
+/// The view buckets, then the leases.
+pub const BUCKETS: [BucketSpec; 4] = [CONFIGS, NAMESPACES, SERVICES, LEASES];
+
+fn bucket_config(spec: BucketSpec, replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: spec.name.to_owned(),
+        description: spec.description.to_owned(),
+        history: 1,
+        max_age: spec.max_age,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Opens a bucket, creating it if it is missing, and checks its placement.
 async fn bucket(
     js: &jetstream::Context,
-    name: &str,
-    description: &str,
+    spec: BucketSpec,
     replicas: usize,
-    max_age: Duration,
 ) -> Result<kv::Store, BackboneError> {
+    let name = spec.name;
     let store = match js.get_key_value(name).await {
         Ok(store) => store,
         Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: name.to_owned(),
-                description: description.to_owned(),
-                history: 1,
-                max_age,
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
+            .create_key_value(bucket_config(spec, replicas))
             .await
             .map_err(|e| setup(&format!("bucket {name}"), e))?,
     };
@@ -427,6 +447,18 @@ async fn bucket(
         replicas,
     )?;
     Ok(store)
+}
+
+/// Drops a bucket and creates it empty: what repairs one whose stream state went wrong.
+pub async fn recreate_bucket(
+    js: &jetstream::Context,
+    spec: BucketSpec,
+    replicas: usize,
+) -> Result<kv::Store, String> {
+    let _ = js.delete_key_value(spec.name).await;
+    js.create_key_value(bucket_config(spec, replicas))
+        .await
+        .map_err(|e| format!("bucket {}: {e}", spec.name))
 }
 
 fn check_replicas(what: &str, actual: usize, wanted: usize) -> Result<(), BackboneError> {

@@ -26,6 +26,28 @@ pub struct NodeInfo {
     pub version: String,
     pub started_at: i64,
     pub seen_at: i64,
+    /// The last stream sequence this node had applied when it last announced itself.
+    #[serde(default)]
+    pub applied: u64,
+}
+
+/// Presence entries: every node's announcement (`nacre status` reads them too).
+pub async fn read_nodes(leases: &kv::Store) -> Vec<NodeInfo> {
+    let mut nodes = Vec::new();
+    if let Ok(mut keys) = leases.keys().await {
+        while let Some(Ok(k)) = keys.next().await {
+            if !k.starts_with(PRESENCE_PREFIX) {
+                continue;
+            }
+            if let Ok(Some(value)) = leases.get(&k).await
+                && let Ok(node) = serde_json::from_slice::<NodeInfo>(&value)
+            {
+                nodes.push(node);
+            }
+        }
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes
 }
 
 impl Core {
@@ -41,25 +63,13 @@ impl Core {
         loop {
             tick.tick().await;
             me.seen_at = chrono::Utc::now().timestamp_millis();
+            me.applied = self.model.applied();
             if let Ok(value) = serde_json::to_vec(&me) {
                 let _ = leases.put(&key, value.into()).await;
             }
-            if let Ok(mut keys) = leases.keys().await {
-                let mut nodes = Vec::new();
-                while let Some(Ok(k)) = keys.next().await {
-                    if !k.starts_with(PRESENCE_PREFIX) {
-                        continue;
-                    }
-                    if let Ok(Some(value)) = leases.get(&k).await
-                        && let Ok(node) = serde_json::from_slice::<NodeInfo>(&value)
-                    {
-                        nodes.push(node);
-                    }
-                }
-                nodes.sort_by(|a, b| a.name.cmp(&b.name));
-                if let Ok(mut cluster) = self.cluster.write() {
-                    *cluster = nodes;
-                }
+            let nodes = read_nodes(&leases).await;
+            if let Ok(mut cluster) = self.cluster.write() {
+                *cluster = nodes;
             }
             if let Ok(stream) = self.js.get_stream(&self.stream_name).await
                 && let Ok(info) = stream.get_info().await

@@ -19,6 +19,7 @@ pub mod namespaces;
 pub mod naming;
 pub mod packages;
 pub mod projector;
+pub mod readiness;
 pub mod registry;
 pub mod sessions;
 pub mod state;
@@ -59,6 +60,8 @@ pub struct Core {
     pub atomic_batches: bool,
     /// Tokens and the access decision every adapter asks.
     pub access: Arc<crate::access::Access>,
+    /// What keeps this node from being ready, as the parts that know report it.
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 /// What the core takes from the settings.
@@ -143,6 +146,7 @@ impl Core {
             renewals: Arc::default(),
             atomic_batches: false,
             access: Arc::default(),
+            readiness: Arc::default(),
         }
     }
 

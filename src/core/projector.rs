@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
@@ -22,11 +22,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::model::Model;
 use super::names;
+use super::readiness::Readiness;
 use super::registry::ServiceKey;
 use super::state::{Change, ConfigKey, State};
 use crate::backbone::{Backbone, LEASE_TTL};
 
-const LEASE_KEY: &str = "projector";
+pub const LEASE_KEY: &str = "projector";
 /// How long a burst of changes gathers before the projector writes it.
 const FLUSH_DELAY: Duration = Duration::from_millis(100);
 
@@ -132,9 +133,11 @@ pub async fn read_bucket(store: &kv::Store) -> Result<HashMap<String, (Bytes, u6
 }
 
 /// The node's projector task: waits for the lease, then keeps the views equal to the model.
-pub async fn run(backbone: Backbone, model: Arc<Model>, node: String) {
+/// Trouble it cannot work around turns the node's readiness red (see [`Health`]).
+pub async fn run(backbone: Backbone, model: Arc<Model>, node: String, readiness: Arc<Readiness>) {
     // Take the lease only once this node's model can say what the views must hold.
     model.wait_live().await;
+    let mut health = Health::new(readiness);
     loop {
         match backbone
             .leases
@@ -142,26 +145,114 @@ pub async fn run(backbone: Backbone, model: Arc<Model>, node: String) {
             .await
         {
             Ok(revision) => {
-                tracing::info!("this node now projects the views");
+                health.took_lease();
                 let mut lease = revision;
                 // A failed view write sends the holder back to reconciling; only losing the
                 // lease hands the work to another node.
                 loop {
-                    match project(&backbone, &model, &node, &mut lease).await {
+                    let started = Instant::now();
+                    match project(&backbone, &model, &node, &mut lease, &mut health).await {
                         Ok(never) => match never {},
                         Err(Stop::LeaseLost(e)) => {
-                            tracing::warn!(error = %e, "stopped projecting the views");
+                            health.lost_lease(started.elapsed(), &e);
                             break;
                         }
                         Err(Stop::Failed(e)) => {
-                            tracing::info!(error = %e, "view projection interrupted; reconciling again");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            let pause = health.projection_failed(&e);
+                            tokio::time::sleep(pause).await;
                         }
                     }
                 }
             }
             Err(_) => tokio::time::sleep(LEASE_TTL / 3).await,
         }
+    }
+}
+
+/// How the projector is doing, as readiness sees it. Two kinds of trouble turn it red, each
+/// reported once:
+/// * the lease is taken and lost again and again with nobody else holding it: the leases
+///   bucket's per-key state is damaged (two nats-servers once ran on one store), so no renewal
+///   can ever succeed and the views are not kept;
+/// * view writes keep failing for longer than [`FAILING_FOR`]: the views lag the stream.
+struct Health {
+    readiness: Arc<Readiness>,
+    lost_at: Option<Instant>,
+    /// Consecutive lease takes soon after losing it.
+    churn: u32,
+    failing_since: Option<Instant>,
+    backoff: Duration,
+}
+
+/// Lease takes-and-losses in a row that mean the leases bucket is damaged.
+const CHURN_LIMIT: u32 = 3;
+/// How long view writes may keep failing before readiness says so.
+const FAILING_FOR: Duration = Duration::from_secs(10);
+
+impl Health {
+    fn new(readiness: Arc<Readiness>) -> Self {
+        Self {
+            readiness,
+            lost_at: None,
+            churn: 0,
+            failing_since: None,
+            backoff: Duration::from_millis(200),
+        }
+    }
+
+    fn took_lease(&mut self) {
+        let soon_after_losing = self.lost_at.is_some_and(|t| t.elapsed() < LEASE_TTL * 2);
+        self.churn = if soon_after_losing { self.churn + 1 } else { 0 };
+        if self.churn >= CHURN_LIMIT {
+            self.readiness.fail(
+                "projector",
+                "the projector takes its lease and cannot renew it though no other node holds it: \
+                 the leases bucket's state is damaged (two nats-servers once ran on one store) and \
+                 the views are not kept. Stop every process on this data directory, then run \
+                 `nacre rebuild` (runbooks/wiped-store.md)"
+                    .into(),
+            );
+        } else if self.churn == 0 {
+            tracing::info!("this node now projects the views");
+        }
+    }
+
+    fn lost_lease(&mut self, held_for: Duration, error: &str) {
+        if held_for > LEASE_TTL * 2 {
+            // It was held and renewed for a while: whatever happened now, the bucket works.
+            self.churn = 0;
+            self.readiness.recover("projector");
+        }
+        self.lost_at = Some(Instant::now());
+        if self.churn < CHURN_LIMIT {
+            tracing::warn!(error, "stopped projecting the views");
+        }
+    }
+
+    /// A failed projection; returns how long to wait before reconciling again.
+    fn projection_failed(&mut self, error: &str) -> Duration {
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > FAILING_FOR {
+            self.readiness.fail(
+                "views",
+                format!(
+                    "view writes have failed for {} s ({error}); the views lag the stream. \
+                     `nacre verify` shows the differences and `nacre rebuild` rewrites them",
+                    since.elapsed().as_secs()
+                ),
+            );
+        } else {
+            tracing::info!(error, "view projection interrupted; reconciling again");
+        }
+        let pause = self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+        pause
+    }
+
+    fn reconciled(&mut self) {
+        self.failing_since = None;
+        self.backoff = Duration::from_millis(200);
+        self.readiness.recover("views");
     }
 }
 
@@ -250,6 +341,7 @@ async fn project(
     model: &Arc<Model>,
     node: &str,
     lease: &mut u64,
+    health: &mut Health,
 ) -> Result<std::convert::Infallible, Stop> {
     let mut feed = model.subscribe();
     // Reconciling a model that has not replayed the stream yet would "fix" the views into
@@ -260,6 +352,7 @@ async fn project(
         revisions: HashMap::new(),
     };
     reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
+    health.reconciled();
     let mut renew = tokio::time::interval(LEASE_TTL / 3);
     renew.tick().await;
     loop {

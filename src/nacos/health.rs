@@ -26,6 +26,9 @@ pub fn not_ready(app: &AppState) -> Option<String> {
         Health::Loading => return Some("config not in readiness".into()),
         Health::Stuck(reason) => return Some(format!("config not in readiness: {reason}")),
     }
+    if let Some(problem) = app.core.readiness.problem() {
+        return Some(format!("config and naming not in readiness: {problem}"));
+    }
     let lag = app.core.projection_lag();
     (lag > MAX_READY_LAG)
         .then(|| format!("config not in readiness: {lag} events behind the stream"))
@@ -33,7 +36,15 @@ pub fn not_ready(app: &AppState) -> Option<String> {
 
 pub async fn readiness(State(app): State<AppState>) -> Response {
     match not_ready(&app) {
-        None => "OK".into_response(),
+        // Notes (a late backup) do not fail readiness; they travel with the answer.
+        None => {
+            let notes = app.core.readiness.notes();
+            if notes.is_empty() {
+                "OK".into_response()
+            } else {
+                format!("OK ({})", notes.join("; ")).into_response()
+            }
+        }
         Some(reason) => (StatusCode::INTERNAL_SERVER_ERROR, reason).into_response(),
     }
 }

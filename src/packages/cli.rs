@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
+
+use crate::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct PackageArgs {
@@ -20,6 +21,15 @@ pub struct PackageArgs {
         global = true
     )]
     pub server: String,
+    /// An access token (auth on): sent as `Authorization: Bearer`.
+    #[arg(long, env = "NACRE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Log in as this user first (auth on); the password comes from NACRE_PASSWORD.
+    #[arg(long, env = "NACRE_USER", global = true)]
+    pub user: Option<String>,
+    /// Show no progress (a bar on a terminal, a line every few seconds otherwise).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
     #[command(subcommand)]
     pub command: PackageCommand,
 }
@@ -79,17 +89,30 @@ pub async fn run(args: PackageArgs) -> ExitCode {
     }
 }
 
-fn bar(len: u64, verb: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message(verb.to_owned());
-    bar
+/// The token to send: `--token`, or one got by logging in as `--user` with NACRE_PASSWORD.
+async fn token(http: &reqwest::Client, args: &PackageArgs) -> Result<Option<String>, String> {
+    if let Some(token) = &args.token {
+        return Ok(Some(token.clone()));
+    }
+    let Some(user) = &args.user else {
+        return Ok(None);
+    };
+    let password = std::env::var("NACRE_PASSWORD")
+        .map_err(|_| format!("--user {user} needs the password in NACRE_PASSWORD"))?;
+    let login = http
+        .post(format!(
+            "{}/nacos/v1/auth/login",
+            args.server.trim_end_matches('/')
+        ))
+        .form(&[("username", user.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let json = answer(login).await.map_err(|e| format!("login: {e}"))?;
+    json["accessToken"]
+        .as_str()
+        .map(|t| Some(t.to_owned()))
+        .ok_or_else(|| format!("login answered no token: {json}"))
 }
 
 async fn answer(response: reqwest::Response) -> Result<serde_json::Value, String> {
@@ -110,7 +133,18 @@ async fn answer(response: reqwest::Response) -> Result<serde_json::Value, String
 }
 
 async fn execute(args: PackageArgs) -> Result<(), String> {
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token(&reqwest::Client::new(), &args).await? {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token is not a valid header value")?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let show = !args.no_progress;
     let base = format!("{}/nacre/v1/packages", args.server.trim_end_matches('/'));
     match args.command {
         PackageCommand::Push {
@@ -150,10 +184,10 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                     ));
                 }
             }
-            let hashing = bar(len, "hashing");
+            let hashing = Progress::new("hashing", Some(len), show);
             let sha256 = crate::digest::sha256_file(&file, |n| hashing.inc(n)).await?;
-            hashing.finish_and_clear();
-            let uploading = bar(len, "uploading");
+            hashing.finish();
+            let uploading = Progress::new("uploading", Some(len), show);
             let progress = uploading.clone();
             let reader = tokio::fs::File::open(&file)
                 .await
@@ -177,7 +211,7 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
-            uploading.finish_and_clear();
+            uploading.finish();
             let json = answer(response).await?;
             println!(
                 "{} {} bytes sha256 {}",
@@ -237,7 +271,7 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                 .get("x-checksum-sha256")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let downloading = bar(response.content_length().unwrap_or(0), "downloading");
+            let downloading = Progress::new("downloading", response.content_length(), show);
             let mut file = tokio::fs::File::create(&output)
                 .await
                 .map_err(|e| format!("{}: {e}", output.display()))?;
@@ -250,7 +284,7 @@ async fn execute(args: PackageArgs) -> Result<(), String> {
                 downloading.inc(chunk.len() as u64);
             }
             file.flush().await.map_err(|e| e.to_string())?;
-            downloading.finish_and_clear();
+            downloading.finish();
             let got = hex::encode(sha.finalize());
             if let Some(expected) = expected.filter(|e| *e != got) {
                 let _ = tokio::fs::remove_file(&output).await;

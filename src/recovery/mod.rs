@@ -1,23 +1,79 @@
-//! Disaster-recovery commands that talk to NATS directly: `verify`, `rebuild`, `backup`,
-//! `restore`. They need only the NATS URL and credentials (from the same settings as `serve`).
+//! Disaster-recovery commands that talk to NATS directly: `status`, `verify`, `rebuild`,
+//! `backup`, `restore`. They take the same settings as `serve` (a standalone data directory, or
+//! an external NATS URL and credentials).
 
+pub mod schedule;
 pub mod snapshot;
+pub mod status;
 pub mod verify;
 
 use std::path::Path;
 
 use crate::backbone;
+use crate::backbone::lock::{DataDirLock, LockError};
+use crate::backbone::supervisor::{self, NatsChild};
 use crate::settings::Settings;
 
-/// The NATS URL a command should use: `nats.url`, or the running standalone child's port.
-pub fn nats_url(settings: &Settings) -> Result<String, String> {
-    if !settings.nats.url.is_empty() {
-        return Ok(settings.nats.url.clone());
+/// The NATS a recovery command works on: `nats.url` when set; in standalone mode the running
+/// node's nats-server when `serve` holds the data directory; otherwise a nats-server started here
+/// on the data directory's store, under the data-directory lock, and stopped when the command
+/// ends. So every command works on a standalone data directory whether Nacre runs or not.
+pub struct Nats {
+    pub client: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    /// The lock and the nats-server this command started, if it started one.
+    own: Option<(DataDirLock, NatsChild)>,
+}
+
+impl Nats {
+    pub async fn open(settings: &Settings) -> Result<Self, String> {
+        let (url, own) = if !settings.nats.url.is_empty() {
+            (settings.nats.url.clone(), None)
+        } else {
+            match DataDirLock::acquire(&settings.data_dir) {
+                Ok(lock) => {
+                    let child = supervisor::start(settings)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    (child.url(), Some((lock, child)))
+                }
+                Err(LockError::Held { .. }) => (running_node_url(settings)?, None),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let connection = backbone::connect(settings, &url)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            js: async_nats::jetstream::new(connection.client.clone()),
+            client: connection.client,
+            own,
+        })
     }
+
+    /// Whether this command runs its own nats-server (no `serve` runs on the data directory).
+    pub fn owns_server(&self) -> bool {
+        self.own.is_some()
+    }
+
+    /// Ends the command's use of NATS: flushes, and stops a nats-server it started.
+    pub async fn close(self) {
+        let _ = self.client.flush().await;
+        drop(self.client);
+        if let Some((lock, child)) = self.own {
+            child.shutdown().await;
+            drop(lock);
+        }
+    }
+}
+
+/// The running standalone node's nats-server, from the configuration it wrote at its start.
+fn running_node_url(settings: &Settings) -> Result<String, String> {
     let conf = settings.data_dir.join("nats-server.conf");
-    let text = std::fs::read_to_string(&conf).map_err(|_| {
+    let text = std::fs::read_to_string(&conf).map_err(|e| {
         format!(
-            "no nats.url is set and {} does not exist: start `nacre serve` (standalone) first, or pass --nats-url",
+            "a Nacre process holds {} but {} cannot be read: {e}",
+            settings.data_dir.display(),
             conf.display()
         )
     })?;
@@ -30,15 +86,6 @@ pub fn nats_url(settings: &Settings) -> Result<String, String> {
         })
         .ok_or_else(|| format!("{} has no listen address", conf.display()))?;
     Ok(format!("nats://{listen}"))
-}
-
-/// A JetStream context for a recovery command.
-pub async fn connect(settings: &Settings) -> Result<async_nats::jetstream::Context, String> {
-    let url = nats_url(settings)?;
-    let connection = backbone::connect(settings, &url)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(async_nats::jetstream::new(connection.client))
 }
 
 /// Names of every stream Nacre owns: the events and the buckets' streams.

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::backbone::identity::{self, BackupSeen};
 use crate::digest::sha256_file;
+use crate::progress::Progress;
 use crate::settings::Settings;
 
 const CHUNK_SIZE: usize = 128 * 1024;
@@ -31,6 +32,12 @@ const RESTORE_CHUNK: usize = 64 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub created_at: String,
+    /// The cluster id of the event stream's genesis event (absent in old backups).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// The event stream's name among `streams`.
+    #[serde(default)]
+    pub events_stream: String,
     pub streams: Vec<StreamEntry>,
 }
 
@@ -43,17 +50,6 @@ pub struct StreamEntry {
     pub snapshot_bytes: u64,
     pub snapshot_sha256: String,
     pub backup_json_sha256: String,
-}
-
-fn spinner(name: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(name.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 fn api_error(value: &Value) -> Option<String> {
@@ -74,6 +70,7 @@ async fn snapshot(
     client: &async_nats::Client,
     stream: &str,
     dir: &Path,
+    show: bool,
 ) -> Result<StreamEntry, String> {
     let target = dir.join(stream);
     tokio::fs::create_dir_all(&target)
@@ -102,7 +99,7 @@ async fn snapshot(
     let mut file = tokio::fs::File::create(&path)
         .await
         .map_err(|e| e.to_string())?;
-    let bar = spinner(&format!("backup {stream}"));
+    let progress = Progress::new(&format!("backup {stream}"), None, show);
     let mut sha = Sha256::new();
     let mut size = 0u64;
     loop {
@@ -125,7 +122,7 @@ async fn snapshot(
         }
         sha.update(&message.payload);
         size += message.payload.len() as u64;
-        bar.inc(message.payload.len() as u64);
+        progress.inc(message.payload.len() as u64);
         file.write_all(&message.payload)
             .await
             .map_err(|e| e.to_string())?;
@@ -138,7 +135,7 @@ async fn snapshot(
     }
     file.flush().await.map_err(|e| e.to_string())?;
     file.sync_all().await.map_err(|e| e.to_string())?;
-    bar.finish_and_clear();
+    progress.finish();
     let backup = json!({"config": response["config"], "state": response["state"]});
     let backup_text = serde_json::to_vec_pretty(&backup).map_err(|e| e.to_string())?;
     tokio::fs::write(target.join("backup.json"), &backup_text)
@@ -156,65 +153,155 @@ async fn snapshot(
     })
 }
 
-/// `nacre backup DIR`: every stream Nacre owns (events, KV views, packages).
-pub async fn backup(settings: &Settings, dir: &Path) -> Result<(), String> {
-    let js = super::connect(settings).await?;
+/// `nacre backup DIR`: every stream Nacre owns (events, KV views, packages). A directory that
+/// holds anything is refused unless `overwrite` (then emptied first).
+pub async fn backup(
+    settings: &Settings,
+    dir: &Path,
+    overwrite: bool,
+    show: bool,
+) -> Result<(), String> {
+    let occupied = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied {
+        if !overwrite {
+            return Err(format!(
+                "{} is not empty: refusing to mix backups (pass --overwrite to replace its contents)",
+                dir.display()
+            ));
+        }
+        tokio::fs::remove_dir_all(dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let nats = super::Nats::open(settings).await?;
+    let written = write_backup(&nats.js, settings, dir, show).await;
+    nats.close().await;
+    let manifest = written?;
+    for entry in &manifest.streams {
+        println!(
+            "{}: {} messages (seq {}..{}), {} bytes",
+            entry.name, entry.messages, entry.first_seq, entry.last_seq, entry.snapshot_bytes
+        );
+    }
+    println!("backup written to {} and read back", dir.display());
+    Ok(())
+}
+
+/// Snapshots every stream Nacre owns into `dir`, writes the manifest, then reads every file
+/// back against it.
+pub async fn write_backup(
+    js: &async_nats::jetstream::Context,
+    settings: &Settings,
+    dir: &Path,
+    show: bool,
+) -> Result<Manifest, String> {
     let client = js.client();
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cluster_id = crate::backbone::stream_facts(js, &settings.nats.stream)
+        .await
+        .map_err(|e| e.to_string())?
+        .cluster_id;
     let mut streams = Vec::new();
     for name in super::owned_streams(settings) {
         if js.get_stream(&name).await.is_err() {
-            println!("{name}: absent, skipped");
             continue;
         }
-        let entry = snapshot(&client, &name, dir).await?;
-        println!(
-            "{name}: {} messages (seq {}..{}), {} bytes",
-            entry.messages, entry.first_seq, entry.last_seq, entry.snapshot_bytes
-        );
-        streams.push(entry);
+        streams.push(snapshot(&client, &name, dir, show).await?);
     }
     let manifest = Manifest {
         created_at: chrono::Utc::now().to_rfc3339(),
+        cluster_id,
+        events_stream: settings.nats.stream.clone(),
         streams,
     };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    tokio::fs::write(dir.join("manifest.json"), text)
+    write_synced(&dir.join("manifest.json"), &text).await?;
+    check_manifest(dir).await?;
+    Ok(manifest)
+}
+
+async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut file = tokio::fs::File::create(path)
         .await
-        .map_err(|e| e.to_string())?;
-    println!("backup written to {}", dir.display());
-    Ok(())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.sync_all()
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
+    let path = dir.join("manifest.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The stream directories of a backup with a manifest, each checked against its checksums.
+pub async fn check_manifest(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let manifest =
+        read_manifest(dir)?.ok_or_else(|| format!("{} has no manifest.json", dir.display()))?;
+    let mut dirs = Vec::new();
+    for entry in &manifest.streams {
+        let stream_dir = dir.join(&entry.name);
+        if sha256_file(&stream_dir.join("stream.tar.s2"), |_| {}).await? != entry.snapshot_sha256
+            || sha256_file(&stream_dir.join("backup.json"), |_| {}).await?
+                != entry.backup_json_sha256
+        {
+            return Err(format!(
+                "the backup of {} in {} does not match its manifest checksums",
+                entry.name,
+                dir.display()
+            ));
+        }
+        dirs.push(stream_dir);
+    }
+    Ok(dirs)
+}
+
+/// The newest backup (with a manifest) directly under `dir`, as the identity check reads it.
+pub fn newest_backup(dir: &Path) -> Option<BackupSeen> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let manifest = read_manifest(&e.path()).ok()??;
+            let events = if manifest.events_stream.is_empty() {
+                "NACRE_EVENTS"
+            } else {
+                manifest.events_stream.as_str()
+            };
+            let last_seq = manifest
+                .streams
+                .iter()
+                .find(|s| s.name == events)
+                .map_or(0, |s| s.last_seq);
+            Some(BackupSeen {
+                path: e.path().display().to_string(),
+                cluster_id: manifest.cluster_id,
+                last_seq,
+                created_at: manifest.created_at,
+            })
+        })
+        .max_by(|a, b| a.created_at.cmp(&b.created_at))
 }
 
 /// Streams to restore: those of the manifest (checked), else every `<dir>/*/backup.json`
 /// (a backup made by `nats stream backup`).
 async fn backed_up_streams(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let manifest_path = dir.join("manifest.json");
-    if manifest_path.exists() {
-        let manifest: Manifest = serde_json::from_slice(
-            &tokio::fs::read(&manifest_path)
-                .await
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let mut dirs = Vec::new();
-        for entry in &manifest.streams {
-            let stream_dir = dir.join(&entry.name);
-            if sha256_file(&stream_dir.join("stream.tar.s2"), |_| {}).await?
-                != entry.snapshot_sha256
-                || sha256_file(&stream_dir.join("backup.json"), |_| {}).await?
-                    != entry.backup_json_sha256
-            {
-                return Err(format!(
-                    "the backup of {} does not match its manifest checksums: refusing to restore it",
-                    entry.name
-                ));
-            }
-            dirs.push(stream_dir);
-        }
-        return Ok(dirs);
+    if dir.join("manifest.json").exists() {
+        return check_manifest(dir)
+            .await
+            .map_err(|e| format!("{e}: refusing to restore it"));
     }
     let mut dirs = Vec::new();
     let mut entries = tokio::fs::read_dir(dir)
@@ -238,6 +325,7 @@ async fn restore_stream(
     dir: &Path,
     replicas: usize,
     overwrite: bool,
+    show: bool,
 ) -> Result<String, String> {
     let client = js.client();
     let mut backup: Value = serde_json::from_slice(
@@ -280,7 +368,8 @@ async fn restore_stream(
     let mut file = tokio::fs::File::open(dir.join("stream.tar.s2"))
         .await
         .map_err(|e| e.to_string())?;
-    let bar = spinner(&format!("restore {name}"));
+    let size = file.metadata().await.map(|m| m.len()).ok();
+    let progress = Progress::new(&format!("restore {name}"), size, show);
     let mut buf = vec![0u8; RESTORE_CHUNK];
     loop {
         let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
@@ -297,7 +386,7 @@ async fn restore_stream(
                 String::from_utf8_lossy(&ack.payload)
             ));
         }
-        bar.inc(n as u64);
+        progress.inc(n as u64);
     }
     let done = client
         .send_request(
@@ -308,7 +397,7 @@ async fn restore_stream(
         )
         .await
         .map_err(|e| format!("restore of {name}: {e}"))?;
-    bar.finish_and_clear();
+    progress.finish();
     let info: Value = serde_json::from_slice(&done.payload).map_err(|e| e.to_string())?;
     if let Some(e) = api_error(&info) {
         return Err(format!("restore of {name}: {e}"));
@@ -320,16 +409,48 @@ async fn restore_stream(
 }
 
 /// `nacre restore DIR`: onto the same or a new, empty cluster. Existing streams are refused
-/// unless `overwrite`.
-pub async fn restore(settings: &Settings, dir: &Path, overwrite: bool) -> Result<(), String> {
-    let js = super::connect(settings).await?;
+/// unless `overwrite`. Afterwards the identity marker records what was restored, so `serve`
+/// starts on it without flags: restoring is the operator's decision about what the store holds.
+pub async fn restore(
+    settings: &Settings,
+    dir: &Path,
+    overwrite: bool,
+    show: bool,
+) -> Result<(), String> {
     let dirs = backed_up_streams(dir).await?;
     if dirs.is_empty() {
         return Err(format!("{} holds no stream backups", dir.display()));
     }
+    let nats = super::Nats::open(settings).await?;
+    if settings.standalone() && !nats.owns_server() {
+        nats.close().await;
+        return Err(format!(
+            "Nacre is running on {}: stop it, then restore (a running node would go on with the store it had)",
+            settings.data_dir.display()
+        ));
+    }
+    let restored = restore_streams(&nats.js, settings, &dirs, overwrite, show).await;
+    nats.close().await;
+    let marker = restored?;
+    println!(
+        "restored; the identity marker {} now records cluster {} at sequence {}. Start Nacre, then run `nacre verify`",
+        identity::marker_path(&settings.identity_dir()).display(),
+        marker.cluster_id,
+        marker.high_water
+    );
+    Ok(())
+}
+
+async fn restore_streams(
+    js: &async_nats::jetstream::Context,
+    settings: &Settings,
+    dirs: &[PathBuf],
+    overwrite: bool,
+    show: bool,
+) -> Result<identity::Marker, String> {
     // Refuse before restoring anything when a stream exists and overwrite was not asked for.
     if !overwrite {
-        for d in &dirs {
+        for d in dirs {
             let backup: Value = serde_json::from_slice(
                 &tokio::fs::read(d.join("backup.json"))
                     .await
@@ -348,11 +469,25 @@ pub async fn restore(settings: &Settings, dir: &Path, overwrite: bool) -> Result
     for d in dirs {
         println!(
             "{}",
-            restore_stream(&js, &d, settings.nats.replicas, overwrite).await?
+            restore_stream(js, d, settings.nats.replicas, overwrite, show).await?
         );
     }
-    println!(
-        "restored; start Nacre (its views are reconciled with the restored stream) and run `nacre verify`"
-    );
-    Ok(())
+    let facts = crate::backbone::stream_facts(js, &settings.nats.stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cluster_id = facts.cluster_id.ok_or_else(|| {
+        format!(
+            "the restored {} has no genesis event: is this a backup of Nacre's streams?",
+            settings.nats.stream
+        )
+    })?;
+    let marker = identity::Marker {
+        cluster_id,
+        stream: settings.nats.stream.clone(),
+        high_water: facts.last_seq,
+        updated_at: chrono::Utc::now().to_rfc3339(),
+    };
+    identity::write_marker(&identity::marker_path(&settings.identity_dir()), &marker)
+        .map_err(|e| e.to_string())?;
+    Ok(marker)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream;
 use futures::StreamExt;
 
 use crate::backbone::{self, objects};
@@ -80,11 +80,52 @@ pub async fn differences(
     Ok(diffs)
 }
 
+/// Whether each bucket still behaves as a KV store: a key just created can be updated at the
+/// revision it was created with. Two nats-servers once run on one store (the damage the data
+/// directory lock now prevents) leave buckets whose per-key state is wrong: the projector then
+/// takes its lease and can never renew it, and view writes are refused for ever.
+pub async fn bucket_damage(js: &jetstream::Context) -> Vec<String> {
+    let mut damage = Vec::new();
+    for spec in backbone::BUCKETS {
+        let Ok(store) = js.get_key_value(spec.name).await else {
+            damage.push(format!("{}: missing", spec.name));
+            continue;
+        };
+        let key = format!("nacre-verify.{}", uuid::Uuid::new_v4().simple());
+        let outcome = async {
+            let created = store
+                .create(&key, bytes::Bytes::from_static(b"probe"))
+                .await
+                .map_err(|e| format!("cannot create a key: {e}"))?;
+            store
+                .update(&key, bytes::Bytes::from_static(b"probe"), created)
+                .await
+                .map_err(|e| {
+                    format!("a key created at revision {created} cannot be updated at it: {e}")
+                })?;
+            Ok::<(), String>(())
+        }
+        .await;
+        let _ = store.purge(&key).await;
+        if let Err(e) = outcome {
+            damage.push(format!("{}: damaged: {e}", spec.name));
+        }
+    }
+    damage
+}
+
 /// `nacre verify`: replays the stream and compares; Ok(true) when everything agrees.
 pub async fn verify(settings: &Settings) -> Result<bool, String> {
-    let js = super::connect(settings).await?;
-    let state = replay(&js, &settings.nats.stream).await?;
-    let diffs = differences(&js, settings, &state).await?;
+    let nats = super::Nats::open(settings).await?;
+    let outcome = compare(&nats.js, settings).await;
+    nats.close().await;
+    outcome
+}
+
+async fn compare(js: &jetstream::Context, settings: &Settings) -> Result<bool, String> {
+    let state = replay(js, &settings.nats.stream).await?;
+    let mut diffs = bucket_damage(js).await;
+    diffs.extend(differences(js, settings, &state).await?);
     let configs = state.live_configs().count();
     let instances: usize = state.registry.values().map(|e| e.instances.len()).sum();
     println!(
@@ -107,34 +148,36 @@ pub async fn verify(settings: &Settings) -> Result<bool, String> {
     Ok(diffs.is_empty())
 }
 
-/// `nacre rebuild`: drops the KV views and writes them again from the stream.
+/// `nacre rebuild`: recreates the view and lease buckets (which hold nothing the stream does
+/// not) and writes the views again from the stream; republishes package metadata that differs.
 pub async fn rebuild(settings: &Settings) -> Result<(), String> {
-    let js = super::connect(settings).await?;
-    let state = replay(&js, &settings.nats.stream).await?;
+    let nats = super::Nats::open(settings).await?;
+    let outcome = rebuild_on(&nats.js, settings).await;
+    nats.close().await;
+    outcome
+}
+
+async fn rebuild_on(js: &jetstream::Context, settings: &Settings) -> Result<(), String> {
+    let state = replay(js, &settings.nats.stream).await?;
     let views = expected_views(&state);
-    for (bucket, entries) in &views {
-        let _ = js.delete_key_value(*bucket).await;
-        let store = js
-            .create_key_value(kv::Config {
-                bucket: (*bucket).to_owned(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: settings.nats.replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("bucket {bucket}: {e}"))?;
-        for (key, value) in entries {
+    for spec in backbone::BUCKETS {
+        let store = backbone::recreate_bucket(js, spec, settings.nats.replicas).await?;
+        let entries = views.get(spec.name);
+        for (key, value) in entries.into_iter().flatten() {
             store
                 .put(key, value.clone())
                 .await
-                .map_err(|e| format!("{bucket}/{key}: {e}"))?;
+                .map_err(|e| format!("{}/{key}: {e}", spec.name))?;
         }
-        println!("rebuilt {bucket}: {} entries", entries.len());
+        println!(
+            "rebuilt {}: {} entries",
+            spec.name,
+            entries.map_or(0, |e| e.len())
+        );
     }
     // Package metadata is a view too: republish what the index says where it differs.
     let packages =
-        objects::PackageStore::open(&js, backbone::PACKAGES_BUCKET, settings.nats.replicas).await?;
+        objects::PackageStore::open(js, backbone::PACKAGES_BUCKET, settings.nats.replicas).await?;
     let mut republished = 0;
     for (key, entry) in &state.packages {
         let ok = match packages.store.info(key.path()).await {
