@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -36,14 +37,13 @@ fn built(path: PathBuf) -> PathBuf {
     path
 }
 
-/// Runs the nacos-client scenario (tests/clients/java/nacos-scenario) with client generation
-/// `generation` ("2" or "3"): (success, output).
-async fn nacos_client(generation: &str, n: &Nacre, args: &[&str]) -> (bool, String) {
+/// `java` running the nacos-client scenario (tests/clients/java/nacos-scenario) with client
+/// generation `generation` ("2" or "3"), its home (cache, snapshots, logs) in `home`.
+fn nacos_client_command(generation: &str, n: &Nacre, args: &[&str], home: &Path) -> Command {
     let target = java_clients().join(format!("nacos-{generation}/target"));
     let classpath = std::fs::read_to_string(built(target.join("classpath.txt"))).unwrap();
-    let home = tempfile::tempdir().unwrap(); // the client's cache, snapshots and logs
     let mut cmd = Command::new(java());
-    cmd.arg(format!("-Duser.home={}", home.path().display()))
+    cmd.arg(format!("-Duser.home={}", home.display()))
         .arg("-cp")
         .arg(format!(
             "{}:{}",
@@ -52,7 +52,15 @@ async fn nacos_client(generation: &str, n: &Nacre, args: &[&str]) -> (bool, Stri
         ))
         .arg("nacre.clients.NacosScenario")
         .args(["127.0.0.1", &n.port.to_string()])
-        .args(args);
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the scenario to its end: (success, output).
+async fn nacos_client(generation: &str, n: &Nacre, args: &[&str]) -> (bool, String) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = nacos_client_command(generation, n, args, home.path());
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -180,6 +188,106 @@ async fn nacos_client_2_logs_in_and_a_wrong_password_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nacos_client_3_logs_in_and_a_wrong_password_is_refused() {
     nacos_client_login("3").await;
+}
+
+/// The client is connected to node A (B is down when it starts, both are in its server list);
+/// B starts and A stops: A's ConnectResetRequest sends the client to B, where it registers its
+/// instance again, re-subscribes and listens again, as it would after any node's restart.
+async fn nacos_client_failover(generation: &str) {
+    let nats = NatsServer::start();
+    let mut a = Nacre::external(&nats).await;
+    let mut b = Nacre::external(&nats).await;
+    b.stop();
+    let servers = format!("127.0.0.1:{},127.0.0.1:{}", a.port, b.port);
+    let home = tempfile::tempdir().unwrap();
+    let mut client = nacos_client_command(generation, &a, &["failover", &servers], home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = client.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stderr = client.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    // Waits up to 90 s for `want` on the client's stdout.
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, want: &str, seen: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !seen.iter().any(|l| l == want) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => seen.push(line),
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    let mut seen = Vec::new();
+    if !wait_for(&rx, "ready", &mut seen) {
+        let _ = client.kill();
+        panic!(
+            "the client never got ready: {seen:?}\n{}",
+            errors.join().unwrap()
+        );
+    }
+    assert_eq!(
+        list(&a, "java-failover", "").await["hosts"][0]["ip"],
+        "10.5.5.5"
+    );
+
+    b.start().await;
+    a.stop(); // ConnectResetRequest to every client, then the streams end
+    publish(
+        &b,
+        "java-failover.properties",
+        "DEFAULT_GROUP",
+        "after=failover",
+    )
+    .await;
+    let r = http()
+        .post(b.url("/nacos/v1/ns/instance"))
+        .query(&[
+            ("serviceName", "java-watch"),
+            ("ip", "10.6.6.6"),
+            ("port", "80"),
+        ])
+        .query(&[("ephemeral", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    let ok = wait_for(&rx, "failover: ok", &mut seen);
+    if !ok {
+        let _ = client.kill();
+    }
+    let status = client.wait().unwrap();
+    assert!(
+        ok && status.success(),
+        "{status}: {seen:?}\n{}",
+        errors.join().unwrap()
+    );
+    eventually("the exited client's instance is gone from B", || async {
+        list(&b, "java-failover", "").await["hosts"] == Value::Array(vec![])
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacos_client_2_follows_connect_reset_to_another_node() {
+    nacos_client_failover("2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacos_client_3_follows_connect_reset_to_another_node() {
+    nacos_client_failover("3").await;
 }
 
 /// A Spring Boot application (java -jar), stopped with SIGTERM (as a platform stops it) when the

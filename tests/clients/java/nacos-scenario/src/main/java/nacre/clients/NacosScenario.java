@@ -39,6 +39,8 @@ import com.alibaba.nacos.common.utils.VersionUtils;
  * java NacosScenario HOST HTTP_PORT scenario               configs, a namespace, naming, pushes
  * java NacosScenario HOST HTTP_PORT login USER PASSWORD    auth on: log in, write, read
  * java NacosScenario HOST HTTP_PORT refused USER PASSWORD  auth on, a wrong password: refused
+ * java NacosScenario HOST HTTP_PORT failover ADDR,ADDR      prints "ready", then follows the
+ *                                                          servers' ConnectResetRequest to the other
  * </pre>
  *
  * Exits 1 with the failed expectation on any mismatch; prints one "... ok" line per mode.
@@ -65,6 +67,7 @@ public final class NacosScenario {
                 }
                 case "login" -> login(args[3], args[4]);
                 case "refused" -> refused(args[3], args[4]);
+                case "failover" -> failover(args[3]);
                 default -> throw new IllegalArgumentException("unknown mode " + args[2]);
             }
             System.out.flush();
@@ -259,6 +262,43 @@ public final class NacosScenario {
         System.out.println("refused: ok");
     }
 
+    // ---- failover ------------------------------------------------------------------------------
+
+    /**
+     * Connected to the first of two servers (the second is down when it starts), with an
+     * ephemeral instance, a subscription and a config listener. The test then starts the second
+     * and stops the first, which sends ConnectResetRequest: the client must move to the second,
+     * register its instance again and keep hearing pushes there.
+     */
+    static void failover(String servers) throws Exception {
+        Properties p = new Properties();
+        p.put(PropertyKeyConst.SERVER_ADDR, servers);
+        NamingService naming = NacosFactory.createNamingService(p);
+        ConfigService config = NacosFactory.createConfigService(p);
+        naming.registerInstance("java-failover", "10.5.5.5", 80);
+        BlockingQueue<List<Instance>> pushes = new LinkedBlockingQueue<>();
+        naming.subscribe("java-watch", event -> {
+            if (event instanceof NamingEvent e) {
+                pushes.add(new ArrayList<>(e.getInstances()));
+            }
+        });
+        BlockingQueue<String> changes = new LinkedBlockingQueue<>();
+        config.addListener("java-failover.properties", GROUP, new AbstractListener() {
+            @Override
+            public void receiveConfigInfo(String configInfo) {
+                changes.add(configInfo);
+            }
+        });
+        equal(addrs(naming.getAllInstances("java-failover", false)), "[10.5.5.5:80]", "registered");
+        System.out.println("ready");
+        System.out.flush();
+        // Published and registered through the second server once the first has gone.
+        next(changes, "a config push after the failover", "after=failover"::equals, 60);
+        next(pushes, "a naming push after the failover", hosts -> addrs(hosts).equals("[10.6.6.6:80]"), 60);
+        equal(addrs(naming.getAllInstances("java-failover", false)), "[10.5.5.5:80]", "registered again");
+        System.out.println("failover: ok");
+    }
+
     // ---- helpers -------------------------------------------------------------------------------
 
     static String clientVersion() {
@@ -273,7 +313,12 @@ public final class NacosScenario {
     }
 
     static <T> T next(BlockingQueue<T> queue, String what, Predicate<T> want) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+        return next(queue, what, want, WAIT_SECONDS);
+    }
+
+    static <T> T next(BlockingQueue<T> queue, String what, Predicate<T> want, long seconds)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         List<T> seen = new ArrayList<>();
         while (true) {
             T got = queue.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
