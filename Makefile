@@ -12,7 +12,24 @@ CARGO              ?= cargo
 VENV               := $(CURDIR)/.venv
 CLIENTS            := tests/clients/requirements.txt
 
-.PHONY: run test nats-server nats-server-floor clients build release lint bench clean
+# The NATS CLI (natscli, from the Go module proxy), at a stable path for tests and runbooks.
+NATS_CLI_VERSION   := v0.5.0
+NATS_CLI_BIN       := $(TOOLS)/natscli-$(NATS_CLI_VERSION)/nats
+NATS_CLI           := $(TOOLS)/bin/nats
+# The real clients of tests/clients_{go,java,node}.rs, built once (reruns are offline no-ops).
+GO_CLIENTS         := $(TOOLS)/bin/nacre-go-clients
+GO_CLIENTS_SRC     := $(wildcard tests/clients/go/*.go) tests/clients/go/go.mod tests/clients/go/go.sum
+JAVA_CLIENTS       := $(CURDIR)/tests/clients/java
+JAVA_CLIENTS_SRC   := $(shell find tests/clients/java -name target -prune -o -type f -print)
+JAVA_STAMP         := $(JAVA_CLIENTS)/target/.built
+NODE_CLIENTS       := tests/clients/node
+NODE_STAMP         := $(NODE_CLIENTS)/node_modules/.installed
+
+TEST_ENV = NACRE_TEST_PYTHON=$(VENV)/bin/python NACRE_TEST_NATS_CLI=$(NATS_CLI) \
+           NACRE_TEST_GO_CLIENTS=$(GO_CLIENTS) NACRE_TEST_JAVA_CLIENTS=$(JAVA_CLIENTS)
+
+.PHONY: run test nats-server nats-server-floor nats-cli clients python-clients go-clients \
+        java-clients node-clients build release lint bench clean
 
 # The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
 RUN_NATS := $(shell command -v nats-server 2>/dev/null)
@@ -25,13 +42,39 @@ run: $(RUN_NATS_DEP)
 	$(CARGO) build --release
 	NACRE_NATS_STANDALONE_BINARY=$(RUN_NATS) ./target/release/nacre serve
 
-# The real clients the acceptance tests drive (py-consul), in a virtualenv.
-clients: $(VENV)/.installed
+# The real clients the acceptance tests drive: Python (py-consul, nacos-sdk-python) in a
+# virtualenv; Go (consul/api, nacos-sdk-go) as one binary; Java (nacos-client 2.x and 3.x,
+# Spring Cloud Alibaba, Spring Cloud Consul) built by Maven into tests/clients/java/*/target;
+# Node (npm consul) by `npm ci`; and the NATS CLI. Each from its own registry, once.
+clients: python-clients go-clients java-clients node-clients nats-cli
+
+python-clients: $(VENV)/.installed
+go-clients: $(GO_CLIENTS)
+java-clients: $(JAVA_STAMP)
+node-clients: $(NODE_STAMP)
+nats-cli: $(NATS_CLI)
 
 $(VENV)/.installed: $(CLIENTS)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(CLIENTS)
 	touch $@
+
+$(GO_CLIENTS): $(GO_CLIENTS_SRC)
+	cd tests/clients/go && go build -o $@ .
+
+$(JAVA_STAMP): $(JAVA_CLIENTS_SRC)
+	cd $(JAVA_CLIENTS) && mvn -B -q package -DskipTests
+	mkdir -p $(@D) && touch $@
+
+$(NODE_STAMP): $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(NATS_CLI_BIN):
+	GOBIN=$(@D) go install github.com/nats-io/natscli/nats@$(NATS_CLI_VERSION)
+
+$(NATS_CLI): $(NATS_CLI_BIN)
+	mkdir -p $(@D) && ln -sf $< $@
 
 nats-server: $(NATS_BIN)
 nats-server-floor: $(NATS_FLOOR_BIN)
@@ -49,8 +92,8 @@ lint:
 # Every test against the newest pinned nats-server, then the integration tests again against the
 # 2.10 floor.
 test: nats-server nats-server-floor clients lint
-	NACRE_TEST_NATS_SERVER=$(NATS_BIN) NACRE_TEST_PYTHON=$(VENV)/bin/python $(CARGO) test --all-targets
-	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) NACRE_TEST_PYTHON=$(VENV)/bin/python $(CARGO) test --test '*'
+	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --all-targets
+	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(TEST_ENV) $(CARGO) test --test '*'
 
 bench: nats-server
 	$(CARGO) build --release
@@ -58,4 +101,4 @@ bench: nats-server
 
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS) $(VENV)
+	rm -rf $(TOOLS) $(VENV) $(NODE_CLIENTS)/node_modules $(JAVA_CLIENTS)/target $(JAVA_CLIENTS)/*/target

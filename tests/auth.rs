@@ -439,6 +439,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
         .await
         .unwrap();
     let mut unary = RequestClient::new(channel);
+    // The body, with the response's type under "responseType".
     let mut ask = async |kind: &str, token: Option<&str>| -> Value {
         for _ in 0..50 {
             let mut p = nacre::grpc::wire::payload(
@@ -450,7 +451,8 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
                 m.headers.insert("accessToken".into(), t.into());
             }
             let r = unary.request(p).await.unwrap().into_inner();
-            let body: Value = serde_json::from_slice(&r.body.unwrap().value).unwrap();
+            let mut body: Value = serde_json::from_slice(&r.body.unwrap().value).unwrap();
+            body["responseType"] = json!(r.metadata.unwrap().r#type);
             if body["errorCode"] != 301 {
                 return body;
             }
@@ -469,7 +471,11 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
         if *kind == "HealthCheckRequest" {
             assert_eq!(anonymous["errorCode"], 0, "{kind}: {anonymous}");
         } else {
+            // As Nacos' auth filter answers: the handler's own response type, FAIL, NO_RIGHT.
             assert_eq!(anonymous["errorCode"], 403, "{kind}: {anonymous}");
+            assert_eq!(anonymous["resultCode"], 500, "{kind}: {anonymous}");
+            let (response, _) = nacre::grpc::response_of(kind);
+            assert_eq!(anonymous["responseType"], response, "{kind}: {anonymous}");
         }
         let as_admin = ask(kind, Some(&admin)).await;
         assert_ne!(as_admin["errorCode"], 403, "{kind}: {as_admin}");

@@ -62,17 +62,23 @@ async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
         dir.path(),
     );
     assert!(ok, "{out}");
+    // Named as the NATS CLI names it: the NATSARC1 archive of a 2.15+ server, a tar before.
+    let version = nats.client().await.server_info().version;
+    let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
+    let (snapshot, other) = if minor >= 15 {
+        ("stream.arc.s2", "stream.tar.s2")
+    } else {
+        ("stream.tar.s2", "stream.arc.s2")
+    };
     for stream in ["NACRE_EVENTS", "KV_nacre-configs", "OBJ_nacre-packages"] {
+        let stream_dir = backup_dir.path().join(stream);
         assert!(
-            backup_dir.path().join(stream).join("backup.json").exists(),
+            stream_dir.join("backup.json").exists(),
             "{stream} in the nats format"
         );
         assert!(
-            backup_dir
-                .path()
-                .join(stream)
-                .join("stream.tar.s2")
-                .exists()
+            stream_dir.join(snapshot).exists() && !stream_dir.join(other).exists(),
+            "{stream}: {snapshot} from nats-server {version}"
         );
     }
     let manifest: Value =

@@ -178,6 +178,18 @@ async fn killing_a_client_process_removes_its_instances_and_subscribers_hear_it(
     .unwrap();
     assert_eq!(line.trim(), "registered");
     assert_eq!(hosts(&n, "held").await, vec!["10.7.7.7:9100".to_string()]);
+    // The subscriber has the instance (it was pushed the empty service when it subscribed, as
+    // Nacos pushes a first subscription, and the instance since).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let count = tokio::time::timeout_at(deadline, pushes.recv())
+            .await
+            .expect("a push of the registered instance")
+            .unwrap();
+        if count == 1 {
+            break;
+        }
+    }
 
     client.kill().unwrap(); // SIGKILL: no goodbye from the client
     client.wait().unwrap();

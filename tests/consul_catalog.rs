@@ -163,6 +163,54 @@ async fn one_registry_for_nacos_and_consul_clients() {
     assert_eq!(health[0]["Service"]["Address"], "10.0.0.8");
 }
 
+/// Consul's weights are integers: its Go `api` package fails to decode `1.0`. A Nacos weight is
+/// rounded.
+#[tokio::test]
+async fn weights_are_integers_as_consul_clients_decode_them() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    put_json(
+        &n,
+        "/v1/agent/service/register",
+        r#"{"Name":"w","ID":"w-1","Port":1,"Weights":{"Passing":3,"Warning":1}}"#,
+    )
+    .await;
+    let r = http()
+        .post(n.url("/nacos/v1/ns/instance"))
+        .query(&[("serviceName", "w"), ("ip", "10.0.0.9"), ("port", "2")])
+        .query(&[("weight", "2.6"), ("ephemeral", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let weights = |v: &Value| -> Vec<String> {
+        let mut w: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let w = e
+                    .get("Service")
+                    .map_or(&e["ServiceWeights"], |s| &s["Weights"]);
+                w.to_string()
+            })
+            .collect();
+        w.sort();
+        w
+    };
+    let want = vec![
+        r#"{"Passing":3,"Warning":1}"#.to_owned(),
+        r#"{"Passing":3,"Warning":1}"#.to_owned(),
+    ];
+    assert_eq!(weights(&get_json(&n, "/v1/health/service/w").await.2), want);
+    assert_eq!(
+        weights(&get_json(&n, "/v1/catalog/service/w").await.2),
+        want
+    );
+    let (_, _, agent) = get_json(&n, "/v1/agent/service/w-1").await;
+    assert_eq!(agent["Weights"].to_string(), r#"{"Passing":3,"Warning":1}"#);
+}
+
 #[tokio::test]
 async fn a_silent_ttl_check_turns_critical_and_the_service_is_deregistered() {
     let nats = NatsServer::start();

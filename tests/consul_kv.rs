@@ -231,6 +231,59 @@ async fn blocking_queries_wake_on_change_and_never_go_backwards() {
     assert!(after.index.unwrap() > woken.index.unwrap());
 }
 
+/// As Consul's state store: a missing key, or a prefix nothing was ever written under, answers
+/// with the whole KV table's index, so a blocking query on it returns at the next KV write
+/// instead of holding its client for the whole wait (Spring Cloud Consul watches its config
+/// contexts one after the other; an empty one would delay a change in the next by ~55 s).
+#[tokio::test]
+async fn empty_prefixes_and_missing_keys_carry_the_tables_index() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    put(&n, "config/app/greeting", "hello").await;
+    let key = get(&n, "config/app/greeting").await;
+    let table = key.index.unwrap();
+    for resource in [
+        "config/app,dev/?recurse",
+        "config/app,dev/?keys",
+        "config/missing",
+    ] {
+        let empty = get(&n, resource).await;
+        assert_eq!(
+            (empty.status, empty.index),
+            (404, Some(table)),
+            "{resource}"
+        );
+    }
+    let waits: Vec<_> = ["config/app,dev/?recurse&", "config/missing?"]
+        .iter()
+        .map(|r| {
+            let url = n.consul(&format!("/v1/kv/{r}index={table}&wait=30s"));
+            tokio::spawn(call(reqwest::Method::GET, url, None))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        waits.iter().all(|w| !w.is_finished()),
+        "nothing changed: they block"
+    );
+    let started = Instant::now();
+    put(&n, "config/app/greeting", "changed").await;
+    let moved = get(&n, "config/app/greeting").await.index.unwrap();
+    for w in waits {
+        let woken = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("woken by the write, not the wait")
+            .unwrap();
+        assert_eq!((woken.status, woken.index), (404, Some(moved)));
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A key or prefix with its own history keeps its own index.
+    assert_eq!(get(&n, "config/app/?recurse").await.index, Some(moved));
+    put(&n, "elsewhere", "x").await;
+    assert_eq!(get(&n, "config/app/?recurse").await.index, Some(moved));
+    assert!(get(&n, "config/missing").await.index.unwrap() > moved);
+}
+
 #[tokio::test]
 async fn bad_consul_input_gets_consuls_errors_and_writes_nothing() {
     let nats = NatsServer::start();

@@ -505,6 +505,59 @@ async fn a_closed_connection_takes_its_instances_and_subscribers_hear_it() {
     assert_eq!(list["hosts"], json!([]), "{list}");
 }
 
+/// As Nacos (ServiceSubscribedEvent): a connection's first subscription to a service is pushed
+/// the service's instances at once, to that connection only; subscribing again pushes nothing.
+/// (The Java SDK's redo after a reconnect re-subscribes and waits for this push.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_subscription_is_pushed_the_service_at_once() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let r = http()
+        .post(n.url("/nacos/v1/ns/instance"))
+        .query(&[
+            ("serviceName", "ledger"),
+            ("ip", "10.3.3.3"),
+            ("port", "80"),
+        ])
+        .query(&[("ephemeral", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let mut c = raw_client(&n).await;
+    let mut other = raw_client(&n).await;
+    let subscribe = || {
+        payload(
+            "SubscribeServiceRequest",
+            json!({"namespace": "public", "serviceName": "ledger", "groupName": "DEFAULT_GROUP",
+                   "subscribe": true, "clusters": "", "headers": {}}),
+        )
+    };
+    let (kind, _) = body_of(&c.unary.request(subscribe()).await.unwrap().into_inner());
+    assert_eq!(kind, "SubscribeServiceResponse");
+    let push = tokio::time::timeout(Duration::from_secs(5), c.pushes.message())
+        .await
+        .expect("a push of the subscribed service")
+        .unwrap()
+        .unwrap();
+    let (kind, body) = body_of(&push);
+    assert_eq!(kind, "NotifySubscriberRequest");
+    assert_eq!(body["serviceInfo"]["hosts"][0]["ip"], "10.3.3.3", "{body}");
+    assert!(body["headers"].is_object(), "{body}");
+
+    c.unary.request(subscribe()).await.unwrap();
+    let again = tokio::time::timeout(Duration::from_millis(500), c.pushes.message()).await;
+    assert!(
+        again.is_err(),
+        "subscribing again pushes nothing: {again:?}"
+    );
+    let elsewhere = tokio::time::timeout(Duration::from_millis(200), other.pushes.message()).await;
+    assert!(
+        elsewhere.is_err(),
+        "only the subscriber is pushed: {elsewhere:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_node_tells_its_clients_to_reconnect() {
     let nats = NatsServer::start();

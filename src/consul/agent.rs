@@ -271,11 +271,17 @@ pub async fn deregister(
     Ok(StatusCode::OK.into_response())
 }
 
+/// Consul's `Weights`: integers (its Go structs decode `1.0` as an error); a Nacos weight,
+/// fractional or not, is rounded.
+pub fn weights_json(a: &AgentService) -> Value {
+    json!({"Passing": a.instance.spec.weight.round() as u64, "Warning": 1})
+}
+
 pub fn service_json(a: &AgentService, datacenter: &str) -> Value {
     json!({
         "ID": a.id, "Service": a.service.service, "Tags": a.tags, "Meta": a.meta,
         "Port": a.instance.spec.port, "Address": a.instance.spec.ip,
-        "Weights": {"Passing": a.instance.spec.weight, "Warning": 1},
+        "Weights": weights_json(a),
         "EnableTagOverride": false, "Datacenter": datacenter,
     })
 }

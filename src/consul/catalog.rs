@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::agent::{checks_json, service_json};
+use super::agent::{checks_json, service_json, weights_json};
 use super::{ConsulError, ConsulState, Query, authorizer, block_until, index_headers};
 use crate::core::Core;
 use crate::core::acl::{Need, Scope};
@@ -203,7 +203,7 @@ pub async fn catalog_service(
                 "ID": node["ID"], "Node": node["Node"], "Address": node["Address"], "Datacenter": node["Datacenter"],
                 "TaggedAddresses": {}, "NodeMeta": {}, "ServiceID": a.id, "ServiceName": a.service.service,
                 "ServiceTags": a.tags, "ServiceAddress": a.instance.spec.ip, "ServicePort": a.instance.spec.port,
-                "ServiceMeta": a.meta, "ServiceWeights": {"Passing": a.instance.spec.weight, "Warning": 1},
+                "ServiceMeta": a.meta, "ServiceWeights": weights_json(a),
                 "ServiceEnableTagOverride": false, "CreateIndex": a.instance.seq, "ModifyIndex": a.instance.seq,
             })
         })

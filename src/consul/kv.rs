@@ -40,20 +40,27 @@ pub(super) fn entry_json(e: &KvEntry) -> Value {
     v
 }
 
-/// The resource's index: the highest sequence of any event on its key(s), deletions included.
+/// The resource's index, as Consul's state store computes it: a present key's is the sequence of
+/// its last change; a prefix's is the highest sequence of any event under it, deletions included
+/// (Consul's entries and tombstones); a missing key, or a prefix nothing was ever written under,
+/// has the whole KV table's index. A blocking query on those returns at the next KV write, as
+/// Consul's does for writes near it: Spring Cloud Consul watches its config contexts one after
+/// the other, so an empty one must not hold the others up for a whole wait.
 fn resource_index(core: &Core, key: &str, prefix: bool) -> u64 {
     let state = core.model.read();
-    if prefix {
+    let own = if prefix {
         state
             .kv_seqs
             .range(key.to_owned()..)
             .take_while(|(k, _)| k.starts_with(key))
             .map(|(_, s)| *s)
             .max()
-            .unwrap_or(0)
+    } else if state.kv.contains_key(key) {
+        state.kv_seqs.get(key).copied()
     } else {
-        state.kv_seqs.get(key).copied().unwrap_or(0)
-    }
+        None
+    };
+    own.filter(|s| *s > 0).unwrap_or(state.kv_index)
 }
 
 pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
@@ -69,16 +76,9 @@ pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Respo
     // A listing shows only the keys the token may read.
     let readable = |e: &KvEntry| acl.allows(Scope::Key, &e.key, Need::Read);
     if let Some(index) = q.number("index")?.filter(|i| *i > 0) {
-        let relevant = |c: &Change| match c {
-            Change::Kv(keys) => keys.iter().any(|k| {
-                if prefix {
-                    k.starts_with(&key)
-                } else {
-                    *k == key
-                }
-            }),
-            _ => false,
-        };
+        // Any KV write moves the table's index, which a missing key or an empty prefix answers
+        // with; `block_until` returns only once the resource's own index has passed the client's.
+        let relevant = |c: &Change| matches!(c, Change::Kv(_));
         block_until(&s.core, index, q.wait()?, relevant, || {
             resource_index(&s.core, &key, prefix)
         })

@@ -85,6 +85,7 @@ fn write(state: &mut State, seq: u64, w: &KvWrite) -> String {
         }
     }
     state.kv_seqs.insert(w.key().to_owned(), seq);
+    state.kv_index = state.kv_index.max(seq);
     w.key().to_owned()
 }
 

@@ -110,6 +110,9 @@ pub struct State {
     /// (Consul's per-key index).
     pub kv: BTreeMap<String, KvEntry>,
     pub kv_seqs: BTreeMap<String, u64>,
+    /// The KV table's index: the highest sequence of any KV change, deletions included (Consul's
+    /// index of its kvs and tombstones tables, which answers for a missing key or an empty prefix).
+    pub kv_index: u64,
     /// The last sequence on each key's own subject: what its compare-and-set expects. It differs
     /// from `kv_seqs` only for keys last written by a `KvTxn` event.
     pub kv_subject_seqs: BTreeMap<String, u64>,

@@ -105,6 +105,31 @@ impl Target {
     }
 }
 
+/// The response type Nacos answers a request type with (its handler's response class), and the
+/// fields that class always writes (primitives and initialised lists). A request the filter
+/// refuses, as access control does, is answered in this type, not as an ErrorResponse.
+pub fn response_of(request: &str) -> (&'static str, serde_json::Value) {
+    match request {
+        "HealthCheckRequest" => ("HealthCheckResponse", json!({})),
+        "ConfigQueryRequest" => (
+            "ConfigQueryResponse",
+            json!({"lastModified": 0, "beta": false}),
+        ),
+        "ConfigPublishRequest" => ("ConfigPublishResponse", json!({})),
+        "ConfigRemoveRequest" => ("ConfigRemoveResponse", json!({})),
+        "ConfigBatchListenRequest" => (
+            "ConfigChangeBatchListenResponse",
+            json!({"changedConfigs": []}),
+        ),
+        "InstanceRequest" | "PersistentInstanceRequest" => ("InstanceResponse", json!({})),
+        "BatchInstanceRequest" => ("BatchInstanceResponse", json!({})),
+        "ServiceQueryRequest" => ("QueryServiceResponse", json!({})),
+        "SubscribeServiceRequest" => ("SubscribeServiceResponse", json!({})),
+        "ServiceListRequest" => ("ServiceListResponse", json!({"count": 0})),
+        _ => ("ErrorResponse", json!({})),
+    }
+}
+
 #[derive(Clone)]
 pub struct Grpc {
     pub core: Arc<Core>,
@@ -221,7 +246,12 @@ impl Grpc {
         };
         let reader = match self.authorize(&kind, &target, token) {
             Ok(reader) => reader,
-            Err(why) => return wire::error(403, 403, why),
+            // As Nacos' RemoteRequestAuthFilter: the handler's own response type, FAIL with
+            // NO_RIGHT. (An ErrorResponse makes the Java SDK retry, then drop the connection.)
+            Err(why) => {
+                let (response, fields) = response_of(&kind);
+                return wire::failed(response, 500, 403, why, fields);
+            }
         };
         let actor = Actor {
             user: match &reader {
@@ -493,5 +523,21 @@ impl BiRequestStream for Grpc {
             }
         });
         Ok(tonic::Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_handled_request_has_its_own_response_type() {
+        for kind in HANDLED {
+            let (response, _) = response_of(kind);
+            assert!(
+                response.ends_with("Response") && response != "ErrorResponse",
+                "{kind} → {response}"
+            );
+        }
     }
 }

@@ -196,7 +196,8 @@ pub fn query(g: &Grpc, service: &ServiceKey, body: &Body) -> Payload {
 
 pub fn subscribe(g: &Grpc, service: ServiceKey, body: &Body, conn: &Connection) -> Payload {
     let on = body.flag("subscribe", true);
-    if conn.subscribe(service.clone(), on) {
+    let changed = conn.subscribe(service.clone(), on);
+    if changed {
         if on {
             g.core.metrics.subscribers.inc();
         } else {
@@ -204,6 +205,12 @@ pub fn subscribe(g: &Grpc, service: ServiceKey, body: &Body, conn: &Connection) 
         }
     }
     let info = service_info(g, &service, &body.text("clusters"), false);
+    // As Nacos' ServiceSubscribedEvent: a connection's first subscription to a service is pushed
+    // the service at once (to that connection only). The Java SDK relies on it after a reconnect:
+    // its redo task re-subscribes and ignores the response's serviceInfo.
+    if on && changed {
+        push(g, &service, &[conn]);
+    }
     wire::ok(
         "SubscribeServiceResponse",
         json!({"serviceInfo": info, "message": "success"}),
@@ -246,6 +253,12 @@ pub fn notify(g: &Grpc, service: &ServiceKey) {
         .into_iter()
         .filter(|c| c.subscribed(service))
         .collect();
+    let subscribers: Vec<&Connection> = subscribers.iter().map(|c| c.as_ref()).collect();
+    push(g, service, &subscribers);
+}
+
+/// Pushes a service's current instances to these connections.
+fn push(g: &Grpc, service: &ServiceKey, subscribers: &[&Connection]) {
     if subscribers.is_empty() {
         return;
     }

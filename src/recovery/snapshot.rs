@@ -1,7 +1,9 @@
 //! `nacre backup DIR` / `nacre restore DIR` over JetStream's snapshot and restore API, in the
 //! on-disk format of `nats stream backup`: one directory per stream holding `backup.json`
-//! (`{"config", "state"}`) and `stream.tar.s2` (the snapshot bytes as the server sends them), so
-//! either tool's backup restores with either tool. Nacre adds `manifest.json` with message counts,
+//! (`{"config", "state"}`) and the snapshot bytes as the server sends them, named as the NATS CLI
+//! (jsm.go) names them: `stream.arc.s2` from a 2.15 or newer server (its NATSARC1 archive),
+//! `stream.tar.s2` from an older one (a tar). Either name restores, so either tool's backup
+//! restores with either tool. Nacre adds `manifest.json` with message counts,
 //! sequences and SHA-256 checksums, and checks them before restoring.
 //!
 //! Protocol (nats-server `jetstream_api.go`, jsm.go `snapshots.go`): the snapshot request names a
@@ -25,6 +27,42 @@ use crate::backbone::identity::{self, BackupSeen};
 use crate::digest::sha256_file;
 use crate::progress::Progress;
 use crate::settings::Settings;
+
+/// The snapshot file of a 2.15+ server (NATSARC1) and of an older one (tar), as jsm.go names them.
+const ARC_FILE: &str = "stream.arc.s2";
+const TAR_FILE: &str = "stream.tar.s2";
+
+/// The snapshot file a server of `version` sends: the NATSARC1 archive from 2.15 on.
+fn snapshot_file_for(version: &str) -> &'static str {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) >= (2, 15) {
+        ARC_FILE
+    } else {
+        TAR_FILE
+    }
+}
+
+/// The snapshot file in a stream's backup directory, under either name; both is refused, as the
+/// NATS CLI refuses it.
+fn snapshot_file(dir: &Path) -> Result<PathBuf, String> {
+    let (arc, tar) = (dir.join(ARC_FILE), dir.join(TAR_FILE));
+    match (arc.exists(), tar.exists()) {
+        (true, true) => Err(format!(
+            "{} holds both {ARC_FILE} and {TAR_FILE}",
+            dir.display()
+        )),
+        (true, false) => Ok(arc),
+        (false, true) => Ok(tar),
+        (false, false) => Err(format!(
+            "{} holds neither {ARC_FILE} nor {TAR_FILE}",
+            dir.display()
+        )),
+    }
+}
 
 const CHUNK_SIZE: usize = 128 * 1024;
 const RESTORE_CHUNK: usize = 64 * 1024;
@@ -95,7 +133,10 @@ async fn snapshot(
     if let Some(e) = api_error(&response) {
         return Err(format!("snapshot of {stream}: {e}"));
     }
-    let path = target.join("stream.tar.s2");
+    for stale in [ARC_FILE, TAR_FILE] {
+        let _ = tokio::fs::remove_file(target.join(stale)).await;
+    }
+    let path = target.join(snapshot_file_for(&client.server_info().version));
     let mut file = tokio::fs::File::create(&path)
         .await
         .map_err(|e| e.to_string())?;
@@ -252,7 +293,7 @@ pub async fn check_manifest(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut dirs = Vec::new();
     for entry in &manifest.streams {
         let stream_dir = dir.join(&entry.name);
-        if sha256_file(&stream_dir.join("stream.tar.s2"), |_| {}).await? != entry.snapshot_sha256
+        if sha256_file(&snapshot_file(&stream_dir)?, |_| {}).await? != entry.snapshot_sha256
             || sha256_file(&stream_dir.join("backup.json"), |_| {}).await?
                 != entry.backup_json_sha256
         {
@@ -319,7 +360,7 @@ async fn backed_up_streams(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(dirs)
 }
 
-/// Restores one stream from a `backup.json` + `stream.tar.s2` directory.
+/// Restores one stream from a `backup.json` + snapshot directory.
 async fn restore_stream(
     js: &async_nats::jetstream::Context,
     dir: &Path,
@@ -365,7 +406,7 @@ async fn restore_stream(
         .as_str()
         .ok_or("the restore response has no deliver_subject")?
         .to_owned();
-    let mut file = tokio::fs::File::open(dir.join("stream.tar.s2"))
+    let mut file = tokio::fs::File::open(snapshot_file(dir)?)
         .await
         .map_err(|e| e.to_string())?;
     let size = file.metadata().await.map(|m| m.len()).ok();
@@ -490,4 +531,27 @@ async fn restore_streams(
     identity::write_marker(&identity::marker_path(&settings.identity_dir()), &marker)
         .map_err(|e| e.to_string())?;
     Ok(marker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_named_as_the_nats_cli_names_them() {
+        assert_eq!(snapshot_file_for("2.10.26"), TAR_FILE);
+        assert_eq!(snapshot_file_for("2.12.8"), TAR_FILE);
+        assert_eq!(snapshot_file_for("2.15.1"), ARC_FILE);
+        assert_eq!(snapshot_file_for("2.16.0-beta.1"), ARC_FILE);
+        assert_eq!(snapshot_file_for("3.0.0"), ARC_FILE);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(snapshot_file(dir.path()).is_err());
+        std::fs::write(dir.path().join(TAR_FILE), b"x").unwrap();
+        assert_eq!(
+            snapshot_file(dir.path()).unwrap(),
+            dir.path().join(TAR_FILE)
+        );
+        std::fs::write(dir.path().join(ARC_FILE), b"x").unwrap();
+        assert!(snapshot_file(dir.path()).is_err(), "both is ambiguous");
+    }
 }
