@@ -37,7 +37,11 @@ pub enum Command {
     /// Restore a backup made by `nacre backup` or `nats stream backup` (Nacre stopped).
     Restore {
         /// The backup's directory.
-        dir: PathBuf,
+        #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+        dir: Option<PathBuf>,
+        /// Restore the newest backup in `backup.dir` (scheduled backups go there).
+        #[arg(long)]
+        latest: bool,
         /// Replace streams that already exist.
         #[arg(long)]
         overwrite: bool,

@@ -1,12 +1,17 @@
 //! `nacre check-compose`: proves that a Docker Compose deployment keeps its data on persistent
 //! volumes — seed 000's outage (a volume mounted at `/nats` while JetStream wrote to
-//! `/data/jetstream`) caught by a machine instead of an audit.
+//! `/data/jetstream`) caught by a machine instead of an audit — and that `docker compose down -v`
+//! cannot take the store and the proof that it existed together (seed 001's outage).
 //!
 //! For every service it works out where data is written — a NATS server's `store_dir` (read from
-//! the config file the service mounts) and a Nacre node's data directory (`NACRE_DATA_DIR`, else
-//! the image's `/var/lib/nacre`) — and requires that path to lie under a mount of a *named*
-//! volume declared in the file. Bind mounts of host directories are reported too: they persist,
-//! but outside Compose's care.
+//! the config file the service mounts), a Nacre node's data directory (`NACRE_DATA_DIR`, else the
+//! image's `/var/lib/nacre`), its identity marker (`NACRE_IDENTITY_DIR`, else the data
+//! directory) and its backups (`NACRE_BACKUP_DIR`, else `<data-dir>/backups`) — and checks:
+//! * every store and data directory lies under a volume (a named one; a bind mount persists too,
+//!   outside Compose's care, and is a warning);
+//! * the identity marker lies on a mount `down -v` keeps (a bind mount or an external volume),
+//!   so a deleted store volume is refused at start instead of replaced by an empty store;
+//! * backups on a mount `down -v` deletes are a warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,23 +27,35 @@ struct Mount {
     source: String,
     target: String,
     named_volume: bool,
+    /// Survives `docker compose down -v`: a bind mount or an external volume.
+    survives_down_v: bool,
 }
 
-/// Problems found in one compose file (empty: every data directory persists).
-pub fn check_compose(path: &Path) -> Result<Vec<String>, String> {
+/// What a compose file does wrong (problems) and what deserves a look (warnings).
+#[derive(Debug, Default, PartialEq)]
+pub struct Report {
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Checks one compose file.
+pub fn check_compose(path: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut doc: Value =
         serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     doc.apply_merge()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let declared: Vec<String> = doc
+    // Declared volumes, and whether each is external (Compose never deletes those).
+    let declared: BTreeMap<String, bool> = doc
         .get("volumes")
         .and_then(Value::as_mapping)
         .map(|m| {
-            m.keys()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let external = v.get("external").and_then(Value::as_bool) == Some(true);
+                    Some((k.as_str()?.to_owned(), external))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -46,26 +63,47 @@ pub fn check_compose(path: &Path) -> Result<Vec<String>, String> {
         .get("services")
         .and_then(Value::as_mapping)
         .ok_or_else(|| format!("{}: no services", path.display()))?;
-    let mut problems = Vec::new();
+    let mut report = Report::default();
     for (name, service) in services {
         let name = name.as_str().unwrap_or("?");
         let mounts = mounts(service, &declared);
-        for (what, dir) in data_dirs(service, &mounts, base)? {
-            match covering(&mounts, &dir) {
-                Some(m) if m.named_volume => {}
-                Some(m) => problems.push(format!(
-                    "service {name}: {what} {dir} is on a bind mount of {} — it persists only as long as that host path does",
+        let listed = || {
+            if mounts.is_empty() {
+                "none".to_owned()
+            } else {
+                mounts
+                    .iter()
+                    .map(|m| format!("{}:{}", m.source, m.target))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        for dir in data_dirs(service, &mounts, base)? {
+            let what = &dir.what;
+            let path = &dir.path;
+            match (dir.kind, covering(&mounts, path)) {
+                (_, None) => report.problems.push(format!(
+                    "service {name}: {what} {path} is not on any volume: it is lost whenever the container is recreated (mounts: {})",
+                    listed()
+                )),
+                (DirKind::Store, Some(m)) if !m.named_volume => report.warnings.push(format!(
+                    "service {name}: {what} {path} is on a bind mount of {}: it persists as long as that host path does",
                     m.source
                 )),
-                None => problems.push(format!(
-                    "service {name}: {what} {dir} is not on any volume: it is lost whenever the container is recreated \
-                     (mounts: {})",
-                    if mounts.is_empty() { "none".to_owned() } else { mounts.iter().map(|m| format!("{}:{}", m.source, m.target)).collect::<Vec<_>>().join(", ") }
+                (DirKind::Identity, Some(m)) if !m.survives_down_v => report.problems.push(format!(
+                    "service {name}: {what} {path} is on volume {}, which `docker compose down -v` deletes together with the store: \
+                     a lost store would then start fresh silently. Put it on a bind mount or an external volume",
+                    m.source
                 )),
+                (DirKind::Backups, Some(m)) if !m.survives_down_v => report.warnings.push(format!(
+                    "service {name}: {what} {path} is on volume {}, which `docker compose down -v` deletes together with the store",
+                    m.source
+                )),
+                _ => {}
             }
         }
     }
-    Ok(problems)
+    Ok(report)
 }
 
 /// The mount whose target contains `dir`.
@@ -80,7 +118,7 @@ fn covering<'a>(mounts: &'a [Mount], dir: &str) -> Option<&'a Mount> {
         .max_by_key(|m| m.target.len())
 }
 
-fn mounts(service: &Value, declared: &[String]) -> Vec<Mount> {
+fn mounts(service: &Value, declared: &BTreeMap<String, bool>) -> Vec<Mount> {
     let mut out = Vec::new();
     for v in service
         .get("volumes")
@@ -108,11 +146,14 @@ fn mounts(service: &Value, declared: &[String]) -> Vec<Mount> {
                     .to_owned(),
             ),
         };
-        let named_volume = !source.is_empty() && declared.contains(&source);
+        let named_volume = !source.is_empty() && declared.contains_key(&source);
+        let bind = source.starts_with('.') || source.starts_with('/') || source.starts_with('~');
+        let external = declared.get(&source).copied().unwrap_or(false);
         out.push(Mount {
             source,
             target,
             named_volume,
+            survives_down_v: bind || external,
         });
     }
     out
@@ -149,12 +190,31 @@ fn yaml_scalar(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// Where a service writes data: (what, absolute path in the container).
-fn data_dirs(
-    service: &Value,
-    mounts: &[Mount],
-    base: &Path,
-) -> Result<Vec<(String, String)>, String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirKind {
+    /// A JetStream store or a Nacre data directory.
+    Store,
+    Identity,
+    Backups,
+}
+
+/// A directory a service writes: what it is, its path in the container.
+struct DataDir {
+    kind: DirKind,
+    what: String,
+    path: String,
+}
+
+fn dir(kind: DirKind, what: &str, path: String) -> DataDir {
+    DataDir {
+        kind,
+        what: what.to_owned(),
+        path,
+    }
+}
+
+/// Where a service writes data.
+fn data_dirs(service: &Value, mounts: &[Mount], base: &Path) -> Result<Vec<DataDir>, String> {
     let image = service.get("image").and_then(Value::as_str).unwrap_or("");
     let command = yaml_scalar(service.get("command").unwrap_or(&Value::Null));
     let is_nats =
@@ -165,31 +225,48 @@ fn data_dirs(
         let conf = mounts
             .iter()
             .find(|m| m.target.ends_with(".conf") && !m.named_volume);
-        match conf {
+        let store = match conf {
             Some(m) => {
                 let host: PathBuf = base.join(&m.source);
                 let text = std::fs::read_to_string(&host)
                     .map_err(|e| format!("{}: {e}", host.display()))?;
                 match store_dir(&text) {
-                    Some(dir) => out.push(("JetStream store_dir".to_owned(), dir)),
-                    None => out.push((
-                        "JetStream store (default, no store_dir in the config)".to_owned(),
+                    Some(d) => dir(DirKind::Store, "JetStream store_dir", d),
+                    None => dir(
+                        DirKind::Store,
+                        "JetStream store (default, no store_dir in the config)",
                         "/tmp/nats/jetstream".to_owned(),
-                    )),
+                    ),
                 }
             }
-            None => out.push((
-                "JetStream store (no config file mounted)".to_owned(),
+            None => dir(
+                DirKind::Store,
+                "JetStream store (no config file mounted)",
                 "/tmp/nats/jetstream".to_owned(),
-            )),
-        }
+            ),
+        };
+        out.push(store);
     }
     if is_nacre {
-        let dir = environment(service)
+        let env = environment(service);
+        let data = env
             .get("NACRE_DATA_DIR")
             .cloned()
             .unwrap_or_else(|| IMAGE_DATA_DIR.to_owned());
-        out.push(("Nacre data directory".to_owned(), dir));
+        let identity = env
+            .get("NACRE_IDENTITY_DIR")
+            .cloned()
+            .unwrap_or_else(|| data.clone());
+        let backups = env
+            .get("NACRE_BACKUP_DIR")
+            .cloned()
+            .unwrap_or_else(|| format!("{}/backups", data.trim_end_matches('/')));
+        out.push(dir(DirKind::Store, "Nacre data directory", data));
+        out.push(dir(DirKind::Identity, "Nacre identity marker", identity));
+        let backups_off = env.get("NACRE_BACKUP_INTERVAL").map(String::as_str) == Some("0");
+        if !backups_off {
+            out.push(dir(DirKind::Backups, "Nacre backups", backups));
+        }
     }
     Ok(out)
 }
@@ -238,11 +315,13 @@ mod tests {
                 source: "v".into(),
                 target: "/var/lib/nats".into(),
                 named_volume: true,
+                survives_down_v: false,
             },
             Mount {
                 source: "./c.conf".into(),
                 target: "/etc/nats/nats.conf".into(),
                 named_volume: false,
+                survives_down_v: true,
             },
         ];
         assert_eq!(

@@ -45,10 +45,18 @@ fn main() -> ExitCode {
         })),
         Command::Restore {
             dir,
+            latest,
             overwrite,
             no_progress,
             store,
         } => runtime.block_on(recovery(store, |s| async move {
+            let dir = match (dir, latest) {
+                (Some(dir), _) => dir,
+                (None, _) => nacre::recovery::snapshot::newest_backup(&s.backup_dir())
+                    .map(|b| std::path::PathBuf::from(b.path))
+                    .ok_or_else(|| format!("no backup in {}", s.backup_dir().display()))?,
+            };
+            println!("restoring {}", dir.display());
             nacre::recovery::snapshot::restore(&s, &dir, overwrite, !no_progress)
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -133,14 +141,20 @@ fn check_compose(files: &[std::path::PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
         match nacre::deploy_check::check_compose(file) {
-            Ok(problems) if problems.is_empty() => println!(
-                "{}: every data directory is on a named volume",
-                file.display()
-            ),
-            Ok(problems) => {
-                failed = true;
-                for p in problems {
+            Ok(report) => {
+                for w in &report.warnings {
+                    eprintln!("{}: warning: {w}", file.display());
+                }
+                for p in &report.problems {
                     eprintln!("{}: {p}", file.display());
+                }
+                if report.problems.is_empty() {
+                    println!(
+                        "{}: every data directory persists, and `down -v` cannot start a store fresh",
+                        file.display()
+                    );
+                } else {
+                    failed = true;
                 }
             }
             Err(e) => {

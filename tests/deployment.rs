@@ -27,8 +27,11 @@ fn copy_with(file: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir,
 #[test]
 fn every_shipped_compose_file_keeps_its_data_on_named_volumes() {
     for file in ["standalone.yml", "cluster.yml"] {
-        let problems = check_compose(&repo().join("compose").join(file)).unwrap();
-        assert!(problems.is_empty(), "{file}: {problems:#?}");
+        let report = check_compose(&repo().join("compose").join(file)).unwrap();
+        assert!(
+            report.problems.is_empty() && report.warnings.is_empty(),
+            "{file}: {report:#?}"
+        );
     }
 }
 
@@ -37,7 +40,7 @@ fn seed_000s_wrong_mount_is_caught() {
     let (_tmp, file) = copy_with("cluster.yml", |t| {
         t.replace("nats-dc2-data:/var/lib/nats", "nats-dc2-data:/nats")
     });
-    let problems = check_compose(&file).unwrap();
+    let problems = check_compose(&file).unwrap().problems;
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].contains("nats-dc2") && problems[0].contains("/var/lib/nats/jetstream"),
@@ -58,7 +61,9 @@ fn the_outage_configuration_itself_is_caught() {
         "services:\n  nats:\n    image: nats:2.10.25\n    command: [\"-c\", \"/etc/nats/nats.conf\"]\n    volumes:\n      - ./nats.conf:/etc/nats/nats.conf:ro\n      - huangpu_nats:/nats\nvolumes:\n  huangpu_nats:\n",
     )
     .unwrap();
-    let problems = check_compose(&tmp.path().join("docker-compose.yml")).unwrap();
+    let problems = check_compose(&tmp.path().join("docker-compose.yml"))
+        .unwrap()
+        .problems;
     assert!(
         problems
             .iter()
@@ -72,12 +77,44 @@ fn a_nacre_node_without_its_volume_is_caught() {
     let (_tmp, file) = copy_with("standalone.yml", |t| {
         t.replace("      - nacre-data:/var/lib/nacre\n", "")
     });
-    let problems = check_compose(&file).unwrap();
+    let problems = check_compose(&file).unwrap().problems;
     assert!(
         problems
             .iter()
             .any(|p| p.contains("Nacre data directory /var/lib/nacre")),
         "{problems:#?}"
+    );
+}
+
+/// Seed 001's outage: the marker on the store's own volume, so `down -v` takes both.
+#[test]
+fn an_identity_that_down_v_deletes_with_the_store_is_caught() {
+    let (_tmp, file) = copy_with("standalone.yml", |t| {
+        t.replace("      NACRE_IDENTITY_DIR: /var/lib/nacre-identity\n", "")
+    });
+    let problems = check_compose(&file).unwrap().problems;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("identity marker /var/lib/nacre") && p.contains("down -v")),
+        "{problems:#?}"
+    );
+}
+
+/// Bind mounts are common in production: the store on one persists, so it is a warning.
+#[test]
+fn a_store_on_a_bind_mount_is_a_warning_not_a_failure() {
+    let (_tmp, file) = copy_with("standalone.yml", |t| {
+        t.replace("nacre-data:/var/lib/nacre\n", "/srv/nacre:/var/lib/nacre\n")
+    });
+    let report = check_compose(&file).unwrap();
+    assert!(report.problems.is_empty(), "{report:#?}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("bind mount of /srv/nacre")),
+        "{report:#?}"
     );
 }
 

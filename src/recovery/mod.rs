@@ -58,8 +58,8 @@ impl Nats {
 
     /// Ends the command's use of NATS: flushes, and stops a nats-server it started.
     pub async fn close(self) {
-        let _ = self.client.flush().await;
-        drop(self.client);
+        // Drained first, so stopping the server is not reported as a lost connection.
+        let _ = self.client.drain().await;
         if let Some((lock, child)) = self.own {
             child.shutdown().await;
             drop(lock);

@@ -80,38 +80,46 @@ pub async fn differences(
     Ok(diffs)
 }
 
-/// Whether each bucket still behaves as a KV store: a key just created can be updated at the
-/// revision it was created with. Two nats-servers once run on one store (the damage the data
-/// directory lock now prevents) leave buckets whose per-key state is wrong: the projector then
-/// takes its lease and can never renew it, and view writes are refused for ever.
+/// Whether each bucket's stream agrees with its own subject index. Two nats-servers once run on
+/// one store (the damage the data-directory lock now prevents) leave buckets whose index lists
+/// keys the stream no longer holds: the projector then takes its lease and can never renew it,
+/// and view writes are refused for ever. Read-only: the index's counts must add up to the
+/// stream's message count.
 pub async fn bucket_damage(js: &jetstream::Context) -> Vec<String> {
     let mut damage = Vec::new();
     for spec in backbone::BUCKETS {
-        let Ok(store) = js.get_key_value(spec.name).await else {
-            damage.push(format!("{}: missing", spec.name));
-            continue;
-        };
-        let key = format!("nacre-verify.{}", uuid::Uuid::new_v4().simple());
-        let outcome = async {
-            let created = store
-                .create(&key, bytes::Bytes::from_static(b"probe"))
-                .await
-                .map_err(|e| format!("cannot create a key: {e}"))?;
-            store
-                .update(&key, bytes::Bytes::from_static(b"probe"), created)
-                .await
-                .map_err(|e| {
-                    format!("a key created at revision {created} cannot be updated at it: {e}")
-                })?;
-            Ok::<(), String>(())
-        }
-        .await;
-        let _ = store.purge(&key).await;
-        if let Err(e) = outcome {
-            damage.push(format!("{}: damaged: {e}", spec.name));
+        match index_disagreement(js, spec.name).await {
+            Ok(None) => {}
+            Ok(Some(d)) => damage.push(format!("{}: damaged: {d}", spec.name)),
+            Err(e) => damage.push(format!("{}: unreadable: {e}", spec.name)),
         }
     }
     damage
+}
+
+async fn index_disagreement(
+    js: &jetstream::Context,
+    bucket: &str,
+) -> Result<Option<String>, String> {
+    let stream = js
+        .get_stream(format!("KV_{bucket}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    // The index and the message count of one answer, so a concurrent write cannot disagree.
+    let mut subjects = stream
+        .info_with_subjects(format!("$KV.{bucket}.>"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let held = subjects.info.state.messages;
+    let mut indexed = 0u64;
+    while let Some(entry) = subjects.next().await {
+        indexed += entry.map_err(|e| e.to_string())?.1 as u64;
+    }
+    Ok((indexed != held).then(|| {
+        format!(
+            "its subject index counts {indexed} messages but its stream holds {held}; run `nacre rebuild` with Nacre stopped"
+        )
+    }))
 }
 
 /// `nacre verify`: replays the stream and compares; Ok(true) when everything agrees.

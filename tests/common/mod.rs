@@ -83,6 +83,26 @@ impl NatsServer {
         server
     }
 
+    /// A server on an existing JetStream store directory (a second server on one store is what
+    /// the data-directory lock prevents; tests reproduce its damage with this).
+    pub fn on_store(store: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed: run `make nats-server`");
+        wait_for_port(port, "nats-server");
+        NatsServer {
+            child: Some(child),
+            port,
+            dir,
+        }
+    }
+
     fn spawn(&mut self) {
         let store = self.dir.path().join("jetstream");
         let child = Command::new(nats_server_binary())
@@ -178,6 +198,60 @@ impl Nacre {
         Self::spawn(dir.to_path_buf(), None, vec![]).await
     }
 
+    /// Standalone mode on a given data directory, with extra environment.
+    pub async fn standalone_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(dir.to_path_buf(), None, env).await
+    }
+
+    /// A node that is not started: `start`, `start_expecting_failure` or `cli` it.
+    pub fn unstarted(dir: &Path, env: &[(&str, &str)]) -> Self {
+        Nacre {
+            child: None,
+            port: http_port(),
+            consul_port: free_port(),
+            data_dir: dir.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            nats_url: None,
+            _tmp: None,
+        }
+    }
+
+    /// Runs `nacre ARGS` (backup, restore, status, verify, rebuild) with this node's settings:
+    /// whether it succeeded, and its stdout and stderr.
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacre"));
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--config")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/application.yml"));
+        if let Some(url) = &self.nats_url {
+            cmd.arg("--nats-url").arg(url);
+        }
+        cmd.env("NACRE_NATS_STANDALONE_BINARY", nats_server_binary())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("nacre binary");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Against an external NATS server.
     pub async fn external(nats: &NatsServer) -> Self {
         Self::external_with(nats, &[]).await
@@ -250,6 +324,22 @@ impl Nacre {
     /// Starts the process (again) with the same port, data directory and settings.
     pub async fn start(&mut self) {
         self.start_with(&[]).await;
+    }
+
+    /// Starts the process and waits only until it answers HTTP (ready or not).
+    pub async fn start_unready(&mut self) {
+        self.child = Some(
+            self.command()
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("nacre binary"),
+        );
+        let url = self.url("/health/live");
+        eventually_for("nacre answers HTTP", Duration::from_secs(60), || {
+            let request = reqwest::Client::new().get(&url);
+            async move { request.send().await.is_ok() }
+        })
+        .await;
     }
 
     /// Starts with extra `serve` arguments (e.g. `--accept-empty-store`).
@@ -417,16 +507,54 @@ pub async fn get_config(n: &Nacre, data_id: &str, group: &str, tenant: &str) -> 
 }
 
 /// Polls until `f` holds or 10 s pass.
-pub async fn eventually<F, Fut>(what: &str, mut f: F)
+pub async fn eventually<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    eventually_for(what, Duration::from_secs(10), f).await
+}
+
+/// Waits until `f` holds, for at most `limit`.
+pub async fn eventually_for<F, Fut>(what: &str, limit: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
     while !f().await {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs a second nats-server on a store a Nacre already uses, with a Nacre writing through it,
+/// for a few presence and lease rounds: the damage two servers on one store leave behind
+/// (what the data-directory lock now prevents). Everything it started is stopped on return.
+pub async fn run_a_second_server_on(store: &Path) {
+    let second = NatsServer::on_store(store);
+    let other = Nacre::external(&second).await;
+    let refreshed = || {
+        let request = reqwest::Client::new().get(other.url("/nacos/v1/core/cluster/nodes"));
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["data"][0]["extendInfo"]["lastRefreshTime"]
+                .as_i64()
+                .unwrap_or(0)
+        }
+    };
+    let mut first_round = 0;
+    while first_round == 0 {
+        first_round = refreshed().await;
+    }
+    eventually(
+        "three more presence rounds through the second server",
+        || {
+            let round = refreshed();
+            async move { round.await >= first_round + 5_000 }
+        },
+    )
+    .await;
 }
 
 /// A 3-node JetStream cluster on loopback, one server per "datacenter" (server_tags dc:dcN,
