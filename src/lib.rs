@@ -11,6 +11,7 @@ pub mod core;
 pub mod deploy_check;
 pub mod digest;
 pub mod grpc;
+pub mod http_serve;
 pub mod metrics;
 pub mod nacos;
 pub mod packages;

@@ -2,7 +2,6 @@
 //! down in order on shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::backbone::identity::{self, Marker};
@@ -151,6 +150,10 @@ async fn serve(
     let spool_dir = std::path::absolute(settings.data_dir.join("uploads"))
         .unwrap_or_else(|_| settings.data_dir.join("uploads"));
     let shared = Arc::new(core.clone());
+    let timeouts = crate::http_serve::Timeouts {
+        header_read: settings.server.header_read_timeout,
+        body_read: settings.server.body_read_timeout,
+    };
     // Validated with the settings; a bad list never gets this far.
     let trusted = Arc::new(
         crate::client_addr::TrustedProxies::parse(&settings.server.trusted_proxies)
@@ -214,11 +217,7 @@ async fn serve(
         let mut stopped = consul_stopped;
         let probes = tokio::spawn(crate::consul::probes::run(core.clone(), node.to_owned()));
         Some(tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            crate::http_serve::serve(listener, router, timeouts, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
             .await;
@@ -227,15 +226,7 @@ async fn serve(
     } else {
         None
     };
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "HTTP server stopped with an error");
-    }
+    crate::http_serve::serve(listener, app, timeouts, shutdown).await;
     let _ = consul_stop.send(true);
     if let Some(consul) = consul {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;

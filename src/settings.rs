@@ -201,6 +201,13 @@ pub struct ServerSettings {
     /// From anyone else the TCP peer is the client: its address is what history records, what
     /// the login throttle counts and where UDP pushes go.
     pub trusted_proxies: String,
+    /// How long a client may take to send a request's headers, counted from the end of its
+    /// previous request on the connection: also how long an idle keep-alive connection lasts.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client may pause between two chunks of a request body.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +310,8 @@ impl Default for ServerSettings {
             max_body_bytes: 10 * 1024 * 1024,
             consul_port: 8500,
             trusted_proxies: String::new(),
+            header_read_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -444,6 +453,12 @@ impl Settings {
                 "HTTP port + 1000 exceeds 65535; set server.grpc-port",
             );
         }
+        if self.server.header_read_timeout.is_zero() {
+            return invalid("server.header-read-timeout", "must be more than 0");
+        }
+        if self.server.body_read_timeout.is_zero() {
+            return invalid("server.body-read-timeout", "must be more than 0");
+        }
         if let Err(reason) = crate::client_addr::TrustedProxies::parse(&self.server.trusted_proxies)
         {
             return invalid("server.trusted-proxies", &reason);
@@ -515,6 +530,15 @@ impl Settings {
         }
         if self.config.max_content_bytes == 0 {
             return invalid("config.max-content-bytes", "must be at least 1");
+        }
+        if self.config.max_content_bytes > crate::core::limits::MAX_CONFIG_CONTENT_BYTES {
+            return invalid(
+                "config.max-content-bytes",
+                &format!(
+                    "at most {} (a config's event must fit in a NATS message)",
+                    crate::core::limits::MAX_CONFIG_CONTENT_BYTES
+                ),
+            );
         }
         let naming = &self.naming;
         if naming.heartbeat_timeout.is_zero() || naming.delete_timeout < naming.heartbeat_timeout {

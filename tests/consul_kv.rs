@@ -299,7 +299,55 @@ async fn bad_consul_input_gets_consuls_errors_and_writes_nothing() {
     )
     .await;
     assert_eq!(big.status, 413);
-    assert_eq!(put(&n, "k?flags=-1", "x").await.status, 400);
+    // Consul parses flags and cas with ParseUint whenever they are present, and fails the
+    // request with the parser's words (a 500), so present-but-empty never means "absent".
+    for (path, method) in [
+        ("k?flags=-1", reqwest::Method::PUT),
+        ("k?cas=", reqwest::Method::PUT),
+        ("k?cas", reqwest::Method::PUT),
+        ("k?cas=", reqwest::Method::DELETE),
+    ] {
+        let r = call(
+            method.clone(),
+            n.consul(&format!("/v1/kv/{path}")),
+            Some(b"x".to_vec()),
+        )
+        .await;
+        assert_eq!(r.status, 500, "{method} {path}: {}", r.body);
+        assert!(
+            r.body.starts_with("strconv.ParseUint: parsing"),
+            "{}",
+            r.body
+        );
+    }
+    // An empty session cannot take or release a lock.
+    for path in ["k?acquire=", "k?release", "k?acquire"] {
+        let r = put(&n, path, "x").await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (500, "missing session"),
+            "{path}"
+        );
+    }
+    // cas, acquire and release do not compose; neither do recurse and cas.
+    assert_eq!(put(&n, "k?cas=1&acquire=s", "x").await.status, 400);
+    assert_eq!(
+        call(
+            reqwest::Method::DELETE,
+            n.consul("/v1/kv/k?recurse&cas=1"),
+            None
+        )
+        .await
+        .status,
+        400
+    );
+    // A key that is not UTF-8 once decoded is refused: c%FF and c%FE must not be one key.
+    for path in ["c%FF", "c%FE"] {
+        assert_eq!(put(&n, path, "x").await.status, 400, "{path}");
+        assert_eq!(get(&n, path).await.status, 400, "{path}");
+    }
+    // Empty index and wait are Consul's "not given" (its parseWait reads only non-empty ones).
+    assert_eq!(get(&n, "absent?index=&wait=").await.status, 404);
     assert_eq!(
         call(reqwest::Method::DELETE, n.consul("/v1/kv/k?cas=0"), None)
             .await

@@ -66,11 +66,12 @@ fn nacre_cmd(args: &[&str], server: &NatsServer, data_dir: &Path) -> (bool, Stri
 }
 
 /// The streams Nacre owns and a backup must hold (src/recovery: `owned_streams`).
-const OWNED: [&str; 5] = [
+const OWNED: [&str; 6] = [
     "NACRE_EVENTS",
     "KV_nacre-configs",
     "KV_nacre-namespaces",
     "KV_nacre-services",
+    "KV_nacre-instances",
     "OBJ_nacre-packages",
 ];
 

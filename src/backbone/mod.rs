@@ -19,8 +19,10 @@ use crate::settings::Settings;
 pub const CONFIGS_BUCKET: &str = "nacre-configs";
 /// KV bucket holding the namespace view (key `<ns>`).
 pub const NAMESPACES_BUCKET: &str = "nacre-namespaces";
-/// KV bucket holding the service view (key `<ns>.<group>.<service>`, instances inside).
+/// KV bucket holding the service view (key `<ns>.<group>.<service>`; instances apart).
 pub const SERVICES_BUCKET: &str = "nacre-services";
+/// KV bucket holding the instance view (key `<ns>.<group>.<service>.<cluster>.<ip>.<port>`).
+pub const INSTANCES_BUCKET: &str = "nacre-instances";
 /// Object Store bucket holding package bytes (keys `os/object/version/name`).
 pub const PACKAGES_BUCKET: &str = "nacre-packages";
 /// KV bucket of short-lived leases (which node projects the views).
@@ -62,6 +64,7 @@ pub struct Backbone {
     pub configs: kv::Store,
     pub namespaces: kv::Store,
     pub services: kv::Store,
+    pub instances: kv::Store,
     pub leases: kv::Store,
     pub packages: objects::PackageStore,
     /// Whether the event stream takes atomic batch publishes.
@@ -274,6 +277,7 @@ impl Backbone {
         let configs = bucket(&js, CONFIGS, replicas).await?;
         let namespaces = bucket(&js, NAMESPACES, replicas).await?;
         let services = bucket(&js, SERVICES, replicas).await?;
+        let instances = bucket(&js, INSTANCES, replicas).await?;
         let leases = bucket(&js, LEASES, replicas).await?;
         let packages = objects::PackageStore::open(&js, PACKAGES_BUCKET, replicas)
             .await
@@ -287,6 +291,7 @@ impl Backbone {
             atomic_batches,
             packages,
             services,
+            instances,
             client,
             js,
             stream_name,
@@ -403,13 +408,18 @@ pub const SERVICES: BucketSpec = BucketSpec {
     description: "Nacre service view",
     max_age: Duration::ZERO,
 };
+pub const INSTANCES: BucketSpec = BucketSpec {
+    name: INSTANCES_BUCKET,
+    description: "Nacre instance view",
+    max_age: Duration::ZERO,
+};
 pub const LEASES: BucketSpec = BucketSpec {
     name: LEASES_BUCKET,
     description: "Nacre leases",
     max_age: LEASE_TTL,
 };
 /// The view buckets, then the leases.
-pub const BUCKETS: [BucketSpec; 4] = [CONFIGS, NAMESPACES, SERVICES, LEASES];
+pub const BUCKETS: [BucketSpec; 5] = [CONFIGS, NAMESPACES, SERVICES, INSTANCES, LEASES];
 
 fn bucket_config(spec: BucketSpec, replicas: usize) -> kv::Config {
     kv::Config {

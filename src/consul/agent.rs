@@ -240,6 +240,7 @@ pub(super) fn service_registration(
                 .collect()
         }
     };
+    crate::core::limits::consul_meta(&meta).map_err(|e| bad(e.to_string()))?;
     let weight = f
         .object("Weights")?
         .and_then(|w| w.get("Passing").and_then(Value::as_f64))

@@ -9,22 +9,31 @@ use serde_json::{Value, json};
 
 use super::{ConsulError, ConsulState, Query, authorizer, block_until, index_headers};
 use crate::core::acl::{Need, Scope};
-use crate::core::kv::{KvEntry, LockOp, MAX_VALUE_BYTES};
+use crate::core::kv::{KvEntry, LockOp};
+use crate::core::limits::KV_VALUE_BYTES;
 use crate::core::state::Change;
 use crate::core::{Actor, Core};
 
 /// Largest request body: a 512 KiB value.
-pub const MAX_BODY: usize = MAX_VALUE_BYTES;
+pub const MAX_BODY: usize = KV_VALUE_BYTES;
 
-fn key_of(request: &Request) -> String {
+/// The key a request names. A key that is not UTF-8 once decoded is refused: decoding it
+/// lossily would make `c%FF` and `c%FE` one key.
+fn key_of(request: &Request) -> Result<String, ConsulError> {
     let path = request.uri().path();
     let raw = path
         .strip_prefix("/v1/kv/")
         .or_else(|| path.strip_prefix("/v1/kv"))
         .unwrap_or("");
     percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| {
+            ConsulError(
+                StatusCode::BAD_REQUEST,
+                "Invalid key: it is not UTF-8 once decoded".into(),
+            )
+        })
 }
 
 pub(super) fn entry_json(e: &KvEntry) -> Value {
@@ -64,7 +73,7 @@ fn resource_index(core: &Core, key: &str, prefix: bool) -> u64 {
 }
 
 pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
-    let key = key_of(&request);
+    let key = key_of(&request)?;
     let q = Query::parse(request.uri().query());
     let keys_only = q.has("keys");
     let prefix = q.has("recurse") || keys_only;
@@ -138,21 +147,33 @@ pub(super) fn actor(request: &Request) -> Actor {
 }
 
 pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
-    let key = key_of(&request);
+    let key = key_of(&request)?;
     let q = Query::parse(request.uri().query());
-    let lock = match (q.get("acquire"), q.get("release")) {
-        (Some(_), Some(_)) => {
+    // As Consul: cas, acquire and release do not compose; present-but-empty still counts.
+    if ["cas", "acquire", "release"]
+        .iter()
+        .filter(|f| q.has(f))
+        .count()
+        > 1
+    {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "Conflicting flags: cas, acquire and release do not compose".into(),
+        ));
+    }
+    let lock = match (q.present("acquire"), q.present("release")) {
+        (Some(""), _) | (_, Some("")) => {
             return Err(ConsulError(
-                StatusCode::BAD_REQUEST,
-                "Conflicting flags: acquire and release".into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "missing session".into(),
             ));
         }
-        (Some(id), None) => Some(LockOp::Acquire(id.to_owned())),
-        (None, Some(id)) => Some(LockOp::Release(id.to_owned())),
+        (Some(id), _) => Some(LockOp::Acquire(id.to_owned())),
+        (_, Some(id)) => Some(LockOp::Release(id.to_owned())),
         (None, None) => None,
     };
-    let flags = q.number("flags")?.unwrap_or(0);
-    let cas = q.number("cas")?;
+    let flags = q.number_if_present("flags")?.unwrap_or(0);
+    let cas = q.number_if_present("cas")?;
     authorizer(&request)
         .check(Scope::Key, &key, Need::Write)
         .map_err(ConsulError::denied)?;
@@ -162,7 +183,7 @@ pub async fn put(State(s): State<ConsulState>, request: Request) -> Result<Respo
         .map_err(|_| {
             ConsulError(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes"),
+                format!("Request body too large, max size: {KV_VALUE_BYTES} bytes"),
             )
         })?;
     let done = s.core.kv_put(&actor, &key, &body, flags, cas, lock).await?;
@@ -173,17 +194,23 @@ pub async fn delete(
     State(s): State<ConsulState>,
     request: Request,
 ) -> Result<Response, ConsulError> {
-    let key = key_of(&request);
+    let key = key_of(&request)?;
     let q = Query::parse(request.uri().query());
     let actor = actor(&request);
     let acl = authorizer(&request);
+    if q.has("recurse") && q.has("cas") {
+        return Err(ConsulError(
+            StatusCode::BAD_REQUEST,
+            "Conflicting flags: recurse and cas".into(),
+        ));
+    }
     if q.has("recurse") {
         acl.check_key_write_prefix(&key)
             .map_err(ConsulError::denied)?;
         s.core.kv_delete_tree(&actor, &key).await?;
         return Ok(axum::Json(true).into_response());
     }
-    let cas = q.number("cas")?;
+    let cas = q.number_if_present("cas")?;
     if cas == Some(0) {
         return Err(ConsulError(
             StatusCode::BAD_REQUEST,

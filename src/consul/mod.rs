@@ -11,7 +11,6 @@ pub mod probes;
 pub mod session;
 pub mod txn;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,11 +98,25 @@ pub fn router(core: Core, address: String) -> Router {
             router.route(path, methods)
         })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .route_layer(axum::middleware::from_fn(read_body))
         .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         // Values are limited to 512 KiB; leave room for the request around them.
         .layer(DefaultBodyLimit::max(kv::MAX_BODY))
         .with_state(state)
+}
+
+/// Reads every request body before its handler runs: most Consul routes ignore their body, and
+/// bytes left unread would spoil the next request on a keep-alive connection.
+async fn read_body(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, kv::MAX_BODY).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                .await
+        }
+        Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+    }
 }
 
 /// ACLs: the request's token (`?token=`, `X-Consul-Token`, or `Authorization: Bearer`, in that
@@ -192,35 +205,57 @@ impl From<crate::core::CoreError> for ConsulError {
     }
 }
 
-/// Query parameters; a parameter counts as set when present, with or without a value.
-pub struct Query(pub HashMap<String, String>);
+/// Query parameters as Consul reads them: a parameter counts as set when present, with or
+/// without a value; given twice, the first counts (Go's `url.Values.Get`).
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
         Self(
             serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
+                .unwrap_or_default(),
         )
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.present(name).is_some()
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    /// The value of a present parameter, empty included.
+    pub fn present(&self, name: &str) -> Option<&str> {
         self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
+    /// A non-empty value: what Consul's `query.Get(name) != ""` reads (`index`, `wait`, ...).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.present(name).filter(|v| !v.is_empty())
+    }
+
+    /// A number read as Consul's blocking parameters read it: absent or empty is none.
     pub fn number(&self, name: &str) -> Result<Option<u64>, ConsulError> {
         self.get(name)
             .map(|v| {
                 v.parse::<u64>().map_err(|_| {
                     ConsulError(StatusCode::BAD_REQUEST, format!("Invalid {name}: {v}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// A number read as Consul's KV writes read `cas` and `flags`: present means given, and an
+    /// empty or malformed value fails the request (Consul's own words and status, 500), so
+    /// `?cas=` is never an unconditional write.
+    pub fn number_if_present(&self, name: &str) -> Result<Option<u64>, ConsulError> {
+        self.present(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ConsulError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("strconv.ParseUint: parsing {v:?}: invalid syntax"),
+                    )
                 })
             })
             .transpose()

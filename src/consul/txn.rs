@@ -11,8 +11,9 @@ use super::fields::{Fields, bad};
 use super::kv::{actor, entry_json};
 use super::{ConsulError, ConsulState, authorizer, index_headers};
 use crate::core::acl::{Authorizer, Need, Scope};
-use crate::core::kv::MAX_VALUE_BYTES;
-use crate::core::txn::{MAX_OPS, TxnError, TxnOp, TxnOutcome};
+use crate::core::limits::KV_VALUE_BYTES;
+use crate::core::limits::TXN_OPS;
+use crate::core::txn::{TxnError, TxnOp, TxnOutcome};
 
 pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {
     let actor = actor(&request);
@@ -30,11 +31,11 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
         })?;
     let raw: Vec<Value> =
         serde_json::from_slice(&body).map_err(|e| bad(format!("Failed to parse body: {e}")))?;
-    if raw.len() > MAX_OPS {
+    if raw.len() > TXN_OPS {
         return Err(ConsulError(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "Transaction contains too many operations ({} > {MAX_OPS})",
+                "Transaction contains too many operations ({} > {TXN_OPS})",
                 raw.len()
             ),
         ));
@@ -110,11 +111,11 @@ fn parse_op(value: Value) -> Result<Result<TxnOp, String>, ConsulError> {
     let value = STANDARD
         .decode(kv.text("Value")?)
         .map_err(|e| bad(format!("Failed to parse body: illegal base64 data: {e}")))?;
-    if value.len() > MAX_VALUE_BYTES {
+    if value.len() > KV_VALUE_BYTES {
         return Err(ConsulError(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "Value for key {key:?} is too large ({} > {MAX_VALUE_BYTES} bytes)",
+                "Value for key {key:?} is too large ({} > {KV_VALUE_BYTES} bytes)",
                 value.len()
             ),
         ));

@@ -70,6 +70,7 @@ impl Core {
     ) -> Result<u64, CoreError> {
         validate_key(self, &req.key)?;
         validate::content(&req.content, self.limits.max_content_bytes)?;
+        validate::config_fields(&req)?;
         let expect = match req.cas_md5.as_deref().filter(|m| !m.is_empty()) {
             None => Expect::Anything,
             Some(cas) => {

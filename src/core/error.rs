@@ -41,6 +41,13 @@ impl From<AppendError> for CoreError {
                 "content",
                 "the change is larger than the NATS server accepts",
             ),
+            AppendError::SubjectTooLong(bytes) => CoreError::invalid(
+                "name",
+                format!(
+                    "the names of this change make a {bytes}-byte subject; at most {} are accepted",
+                    super::limits::MAX_SUBJECT_BYTES
+                ),
+            ),
             other => CoreError::Unavailable(other.to_string()),
         }
     }

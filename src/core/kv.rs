@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::event::{Event, KvWrite};
 #[cfg(test)]
 use super::event::{KvRef, KvSet};
+use super::limits::KV_VALUE_BYTES;
 use super::state::State;
 use super::txn::{TxnOp, TxnOutcome};
 use super::{Actor, Core, CoreError};
 
 /// Consul's value size limit.
-pub const MAX_VALUE_BYTES: usize = 512 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,19 +94,20 @@ pub fn validate_key(key: &str) -> Result<(), CoreError> {
     if key.is_empty() {
         return Err(CoreError::invalid("key", "Missing key name"));
     }
-    if key.len() > 2048 || key.chars().any(char::is_control) {
+    if key.chars().any(char::is_control) {
         return Err(CoreError::invalid("key", "Invalid key name"));
     }
+    super::limits::name_token("key", key)?;
     Ok(())
 }
 
 /// A value as Consul accepts it: at most 512 KiB.
 pub fn validate_value(key: &str, value: &[u8]) -> Result<(), CoreError> {
-    if value.len() > MAX_VALUE_BYTES {
+    if value.len() > KV_VALUE_BYTES {
         return Err(CoreError::invalid(
             "value",
             format!(
-                "Value for key {key:?} is too large ({} > {MAX_VALUE_BYTES} bytes)",
+                "Value for key {key:?} is too large ({} > {KV_VALUE_BYTES} bytes)",
                 value.len()
             ),
         ));

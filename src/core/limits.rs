@@ -1,5 +1,53 @@
-//! Nacre's limits, in one table: what one request may ask of a node. Every adapter checks
-//! against these before anything reaches NATS.
+//! Nacre's limits, in one table: what one request may ask of a node. Every adapter and every
+//! path checks against these before anything reaches NATS, so NATS never refuses what Nacre
+//! accepted (a refused message costs the connection that sent it, and every write riding on it).
+//!
+//! Where a protocol has limits of its own, they are its (Nacos' column widths and metadata
+//! length, Consul's value size, meta rules and transaction size); NATS' own limits bound what
+//! no protocol does (encoded name lengths, record sizes).
+
+use std::collections::BTreeMap;
+
+use super::CoreError;
+use super::names;
+
+/// NATS drops a connection that sends a protocol line over 4 KiB (`max_control_line`); a subject
+/// must leave room for the verb, the reply inbox and the sizes.
+pub const MAX_SUBJECT_BYTES: usize = 2048;
+/// One name (namespace, group, dataId, service, Consul key) encoded as a subject token
+/// (`core::names`: a byte outside `[A-Za-z0-9_-]` takes three).
+pub const MAX_NAME_TOKEN_BYTES: usize = 1024;
+/// NATS refuses a message over 1 MiB (`max_payload`): an event or a view record, envelope and
+/// headers included, stays below with room to spare.
+pub const MAX_RECORD_BYTES: usize = 960 * 1024;
+/// The largest `config.max-content-bytes` a config's event (content plus its other fields)
+/// still fits in.
+pub const MAX_CONFIG_CONTENT_BYTES: usize = MAX_RECORD_BYTES - 64 * 1024;
+
+/// Nacos' config text fields, as wide as Nacos' own columns.
+pub const APP_NAME_CHARS: usize = 128;
+pub const DESC_CHARS: usize = 256;
+pub const CONFIG_TYPE_CHARS: usize = 64;
+pub const CONFIG_TAGS_CHARS: usize = 512;
+pub const ENCRYPTED_DATA_KEY_CHARS: usize = 1024;
+
+/// Nacos: an instance's metadata, keys and values together, in characters.
+pub const NACOS_METADATA_CHARS: usize = 1024;
+/// Consul: a service's `Meta`.
+pub const CONSUL_META_PAIRS: usize = 64;
+pub const CONSUL_META_KEY_CHARS: usize = 128;
+pub const CONSUL_META_VALUE_CHARS: usize = 512;
+/// Any instance record, Nacre's own metadata included (Consul checks, tags): a backstop under
+/// every protocol's rules.
+pub const INSTANCE_RECORD_BYTES: usize = 64 * 1024;
+/// Consul: a KV value, and the operations of one transaction.
+pub const KV_VALUE_BYTES: usize = 512 * 1024;
+pub const TXN_OPS: usize = 128;
+
+/// Configs one listener (an HTTP long poll, or one gRPC batch listen) may watch.
+pub const LISTEN_KEYS: usize = 10_000;
+/// Instances in one gRPC `BatchInstanceRequest`.
+pub const BATCH_INSTANCES: usize = 1_000;
 
 /// Bounds on what one import inflates and writes.
 #[derive(Debug, Clone, Copy)]
@@ -17,3 +65,114 @@ pub const IMPORT: ImportBounds = ImportBounds {
     max_entry_bytes: 4 * 1024 * 1024,
     max_total_bytes: 64 * 1024 * 1024,
 };
+
+/// A name fits in a subject token.
+pub fn name_token(field: &'static str, value: &str) -> Result<(), CoreError> {
+    let encoded = names::encoded_len(value);
+    if encoded > MAX_NAME_TOKEN_BYTES {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "{field} is too long: {encoded} bytes once encoded as a subject token, at most {MAX_NAME_TOKEN_BYTES}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A free-text field of at most `max` characters.
+pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), CoreError> {
+    if value.chars().count() > max {
+        return Err(CoreError::invalid(
+            field,
+            format!("{field} is too long: at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Nacos' rule for instance metadata, on every Nacos path (HTTP, beats, gRPC).
+pub fn nacos_metadata(metadata: &BTreeMap<String, String>) -> Result<(), CoreError> {
+    let chars: usize = metadata
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count())
+        .sum();
+    if chars > NACOS_METADATA_CHARS {
+        return Err(CoreError::invalid(
+            "metadata",
+            format!(
+                "Param 'Metadata' is illegal, the param length should not exceed {NACOS_METADATA_CHARS}."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Consul's rules for a service's `Meta`, on every Consul path (agent and catalog).
+pub fn consul_meta(meta: &BTreeMap<String, String>) -> Result<(), CoreError> {
+    let bad = |m: String| {
+        Err(CoreError::invalid(
+            "Meta",
+            format!("Invalid Service Meta: {m}"),
+        ))
+    };
+    if meta.len() > CONSUL_META_PAIRS {
+        return bad(format!(
+            "Node metadata cannot contain more than {CONSUL_META_PAIRS} key/value pairs"
+        ));
+    }
+    for (k, v) in meta {
+        if k.is_empty() {
+            return bad("Key cannot be blank".into());
+        }
+        if k.chars().count() > CONSUL_META_KEY_CHARS {
+            return bad(format!(
+                "Key is too long (limit: {CONSUL_META_KEY_CHARS} characters)"
+            ));
+        }
+        if v.chars().count() > CONSUL_META_VALUE_CHARS {
+            return bad(format!(
+                "Value is too long (limit: {CONSUL_META_VALUE_CHARS} characters)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A whole record (an instance, an event) of `bytes`.
+pub fn record(what: &'static str, bytes: usize, max: usize) -> Result<(), CoreError> {
+    if bytes > max {
+        return Err(CoreError::invalid(
+            what,
+            format!("{what} is too large: {bytes} bytes, at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_measured_as_encoded_tokens() {
+        assert!(name_token("dataId", &"a".repeat(1024)).is_ok());
+        // One dot encodes to three bytes; a four-byte character to twelve.
+        assert!(name_token("dataId", &".".repeat(342)).is_err());
+        assert!(name_token("dataId", &"\u{20000}".repeat(86)).is_err());
+        assert!(name_token("key", &"/".repeat(1400)).is_err());
+    }
+
+    #[test]
+    fn metadata_rules_are_each_protocols() {
+        let long: BTreeMap<String, String> = [("k".to_owned(), "v".repeat(1024))].into();
+        assert!(nacos_metadata(&long).is_err());
+        let short: BTreeMap<String, String> = [("k".to_owned(), "v".to_owned())].into();
+        assert!(nacos_metadata(&short).is_ok() && consul_meta(&short).is_ok());
+        let many: BTreeMap<String, String> =
+            (0..65).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(consul_meta(&many).is_err());
+        let value: BTreeMap<String, String> = [("k".to_owned(), "v".repeat(513))].into();
+        assert!(consul_meta(&value).is_err());
+    }
+}

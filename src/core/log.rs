@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tracing::Instrument as _;
 
 use super::event::Envelope;
+use super::limits;
 
 /// How long one attempt waits for its ack. A lost ack is retried with the same `Nats-Msg-Id`,
 /// which the stream deduplicates, so waiting longer would only delay recovery.
@@ -34,10 +35,26 @@ pub enum AppendError {
     Conflict,
     #[error("the event is larger than the NATS server accepts")]
     TooLarge,
+    /// A subject NATS would refuse (dropping the connection that sent it).
+    #[error("the event's subject is {0} bytes, more than NATS accepts")]
+    SubjectTooLong(usize),
     #[error("the event stream did not acknowledge the write within {0:?}: {1}")]
     Unavailable(Duration, String),
     #[error("cannot encode the event: {0}")]
     Encode(String),
+}
+
+/// An event's payload, once its subject and size are known to be what NATS accepts (the limits
+/// table's backstop: adapters refuse oversized names and fields earlier, with their own words).
+fn encode(envelope: &Envelope) -> Result<Bytes, AppendError> {
+    if envelope.subject.len() > limits::MAX_SUBJECT_BYTES {
+        return Err(AppendError::SubjectTooLong(envelope.subject.len()));
+    }
+    let payload = serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?;
+    if payload.len() > limits::MAX_RECORD_BYTES {
+        return Err(AppendError::TooLarge);
+    }
+    Ok(Bytes::from(payload))
 }
 
 #[derive(Clone)]
@@ -105,9 +122,7 @@ impl EventLog {
         envelope: &Envelope,
         expect: Expect,
     ) -> Result<u64, AppendError> {
-        let payload = Bytes::from(
-            serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?,
-        );
+        let payload = encode(envelope)?;
         let deadline = tokio::time::Instant::now() + self.write_timeout;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -189,10 +204,13 @@ impl EventLog {
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
         let unavailable = |e: String| AppendError::Unavailable(self.write_timeout, e);
         let count = items.len();
-        for (i, (envelope, expect)) in items.iter().enumerate() {
-            let payload = Bytes::from(
-                serde_json::to_vec(envelope).map_err(|e| AppendError::Encode(e.to_string()))?,
-            );
+        // Every message is checked before the first is sent: a batch NATS refuses half-way would
+        // leave an uncommitted batch behind.
+        let payloads = items
+            .iter()
+            .map(|(envelope, _)| encode(envelope))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, ((envelope, expect), payload)) in items.iter().zip(payloads).enumerate() {
             let mut headers = async_nats::HeaderMap::new();
             crate::telemetry::inject_nats(&mut headers);
             headers.insert("Nats-Batch-Id", batch_id.as_str());

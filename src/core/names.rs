@@ -30,6 +30,22 @@ pub fn encode(name: &str) -> String {
     out
 }
 
+/// The length of `encode(name)`, without building it.
+pub fn encoded_len(name: &str) -> usize {
+    if name.is_empty() {
+        return 1;
+    }
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 /// Decodes a token made by [`encode`]. Rejects anything `encode` cannot produce.
 pub fn decode(token: &str) -> Result<String, InvalidToken> {
     if token == "=" {

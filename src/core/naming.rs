@@ -205,6 +205,10 @@ impl Core {
         self.check_service(service)?;
         Self::check_instance(&input)?;
         let spec = input.into_spec(service);
+        // Every protocol's metadata rule is checked by its adapter; this bounds the record
+        // whatever it carries (Consul checks and tags included).
+        let size = serde_json::to_vec(&spec).map_or(0, |v| v.len());
+        super::limits::record("instance", size, super::limits::INSTANCE_RECORD_BYTES)?;
         let key = InstanceKey {
             cluster: spec.cluster.clone(),
             ip: spec.ip.clone(),

@@ -28,7 +28,6 @@ use super::state::State;
 use super::{Actor, Core, CoreError, READ_YOUR_WRITES_WAIT};
 
 /// Consul's limit on operations per transaction.
-pub const MAX_OPS: usize = 128;
 
 /// How long a transaction keeps re-evaluating after losing races.
 const RETRY_FOR: Duration = Duration::from_secs(10);

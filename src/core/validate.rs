@@ -10,6 +10,7 @@ fn nacos_name_chars(value: &str) -> bool {
 }
 
 fn name(field: &'static str, value: &str, max: usize) -> Result<(), CoreError> {
+    super::limits::name_token(field, value)?;
     if value.trim().is_empty() || !nacos_name_chars(value) {
         return Err(CoreError::invalid(
             field,
@@ -38,6 +39,7 @@ pub fn namespace_ref(value: &str) -> Result<(), CoreError> {
     if value.is_empty() {
         return Ok(());
     }
+    super::limits::name_token("tenant", value)?;
     if !nacos_name_chars(value) {
         return Err(CoreError::invalid(
             "tenant",
@@ -99,6 +101,20 @@ pub fn content(value: &str, max_bytes: usize) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// A config's free-text fields, as wide as Nacos' columns (the limits table).
+pub fn config_fields(req: &super::configs::PublishConfig) -> Result<(), CoreError> {
+    use super::limits::{self, text};
+    text("appName", &req.app_name, limits::APP_NAME_CHARS)?;
+    text("desc", &req.desc, limits::DESC_CHARS)?;
+    text("type", &req.config_type, limits::CONFIG_TYPE_CHARS)?;
+    text("config_tags", &req.tags, limits::CONFIG_TAGS_CHARS)?;
+    text(
+        "encryptedDataKey",
+        &req.encrypted_data_key,
+        limits::ENCRYPTED_DATA_KEY_CHARS,
+    )
+}
+
 /// A service name: not blank, no `@@` (that separates group and name), no whitespace.
 pub fn service_name(value: &str) -> Result<(), CoreError> {
     if value.trim().is_empty() {
@@ -107,6 +123,7 @@ pub fn service_name(value: &str) -> Result<(), CoreError> {
             "Param 'serviceName' is required.",
         ));
     }
+    super::limits::name_token("serviceName", value)?;
     if value.contains("@@")
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
         || value.len() > 512

@@ -29,6 +29,7 @@ use self::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServ
 use self::proto::request_server::{Request, RequestServer};
 use self::wire::{Body, code};
 use crate::core::auth::{Action, Reader, Resource};
+use crate::core::limits;
 use crate::core::registry::ServiceKey;
 use crate::core::state::{Change, ConfigKey};
 use crate::core::{Actor, Core, CoreError};
@@ -84,12 +85,22 @@ impl Target {
             "ConfigQueryRequest" | "ConfigPublishRequest" | "ConfigRemoveRequest" => {
                 Target::Config(target::config_key(body, "group")?)
             }
-            "ConfigBatchListenRequest" => Target::Configs(
-                body.list("configListenContexts")
-                    .into_iter()
-                    .map(|ctx| Ok((target::config_key(&ctx, "group")?, ctx)))
-                    .collect::<Result<_, TargetError>>()?,
-            ),
+            "ConfigBatchListenRequest" => {
+                let contexts = body.list("configListenContexts");
+                if contexts.len() > limits::LISTEN_KEYS {
+                    return Err(TargetError::Illegal(format!(
+                        "{} configs in one listen; at most {}",
+                        contexts.len(),
+                        limits::LISTEN_KEYS
+                    )));
+                }
+                Target::Configs(
+                    contexts
+                        .into_iter()
+                        .map(|ctx| Ok((target::config_key(&ctx, "group")?, ctx)))
+                        .collect::<Result<_, TargetError>>()?,
+                )
+            }
             "InstanceRequest"
             | "PersistentInstanceRequest"
             | "BatchInstanceRequest"

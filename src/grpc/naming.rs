@@ -16,11 +16,13 @@ use crate::core::{Actor, CoreError};
 use crate::nacos::naming::ServiceInfoView;
 
 /// An instance from a request; the error is the message of an INVALID_PARAM answer.
-fn instance_of(i: &Body, ephemeral: bool) -> Result<InstanceInput, &'static str> {
+fn instance_of(i: &Body, ephemeral: bool) -> Result<InstanceInput, String> {
     let port = i
         .number("port")
         .filter(|p| p.fract() == 0.0 && (1.0..=65535.0).contains(p))
         .ok_or("instance port must be 1-65535")?;
+    let metadata = i.strings("metadata");
+    crate::core::limits::nacos_metadata(&metadata).map_err(|e| e.to_string())?;
     Ok(InstanceInput {
         ip: i.text("ip"),
         port: port as u16,
@@ -29,7 +31,7 @@ fn instance_of(i: &Body, ephemeral: bool) -> Result<InstanceInput, &'static str>
         enabled: i.flag("enabled", true),
         healthy: i.flag("healthy", true),
         ephemeral,
-        metadata: i.strings("metadata"),
+        metadata,
     })
 }
 
@@ -73,7 +75,7 @@ pub async fn instance(
     let op = body.text("type");
     let input = match instance_of(&body.object("instance"), ephemeral) {
         Ok(input) => input,
-        Err(e) => return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, e),
+        Err(e) => return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, &e),
     };
     let key = key_of(&input);
     let result = match op.as_str() {
@@ -130,11 +132,20 @@ pub async fn batch(
     conn: &Connection,
 ) -> Payload {
     let op = body.text("type");
+    let listed = body.list("instances");
+    if listed.len() > crate::core::limits::BATCH_INSTANCES {
+        let message = format!(
+            "{} instances in one batch; at most {}",
+            listed.len(),
+            crate::core::limits::BATCH_INSTANCES
+        );
+        return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, &message);
+    }
     let mut inputs = Vec::new();
-    for i in body.list("instances") {
+    for i in listed {
         match instance_of(&i, true) {
             Ok(input) => inputs.push(input),
-            Err(e) => return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, e),
+            Err(e) => return wire::error(code::INVALID_PARAM, code::INVALID_PARAM, &e),
         }
     }
     let result = match op.as_str() {

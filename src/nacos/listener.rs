@@ -21,7 +21,6 @@ use crate::core::state::{Change, ConfigKey, State as CoreState};
 
 const WORD_SEPARATOR: char = '\u{2}';
 const LINE_SEPARATOR: char = '\u{1}';
-const MAX_KEYS: usize = 10_000;
 const MIN_TIMEOUT_MS: u64 = 10_000;
 const TIMEOUT_SLACK_MS: u64 = 500;
 /// The longest a request is held, whatever `Long-Pulling-Timeout` asks (clients send 30 s).
@@ -77,7 +76,7 @@ pub fn parse(raw: &str) -> Result<Vec<Probe>, ApiError> {
             return Err(invalid());
         }
         probes.push(probe);
-        if probes.len() > MAX_KEYS {
+        if probes.len() > crate::core::limits::LISTEN_KEYS {
             return Err(invalid());
         }
     }

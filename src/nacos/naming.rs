@@ -206,7 +206,7 @@ fn number(p: &Params, name: &str, style: Style) -> Result<Option<f64>, ApiError>
     }
 }
 
-/// Metadata as JSON object or `k1=v1,k2=v2`; at most 1024 characters in all.
+/// Metadata as JSON object or `k1=v1,k2=v2`, within Nacos' length (`limits::nacos_metadata`).
 pub fn metadata(raw: &str, style: Style) -> Result<BTreeMap<String, String>, ApiError> {
     let bad = || {
         ApiError::new(
@@ -241,15 +241,14 @@ pub fn metadata(raw: &str, style: Style) -> Result<BTreeMap<String, String>, Api
             )
             .collect::<Result<_, _>>()?
     };
-    if map.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > 1024 {
-        return Err(ApiError::new(
-            style,
-            StatusCode::BAD_REQUEST,
-            21002,
-            "Param 'Metadata' is illegal, the param length should not exceed 1024.",
-        ));
-    }
+    metadata_fits(&map, style)?;
     Ok(map)
+}
+
+/// Nacos' metadata rule (the limits table's), as Nacos answers it: 21002.
+fn metadata_fits(map: &BTreeMap<String, String>, style: Style) -> Result<(), ApiError> {
+    crate::core::limits::nacos_metadata(map)
+        .map_err(|e| ApiError::new(style, StatusCode::BAD_REQUEST, 21002, e.to_string()))
 }
 
 fn instance_key(p: &Params, style: Style) -> Result<InstanceKey, ApiError> {
@@ -381,6 +380,7 @@ async fn update(
     })?;
     let mut merged = current.spec.metadata.clone();
     merged.extend(metadata(p.str("metadata"), style)?);
+    metadata_fits(&merged, style)?;
     let input = InstanceInput {
         ip: key.ip,
         port: key.port,
@@ -582,6 +582,7 @@ async fn beat(
                 .collect(),
             _ => BTreeMap::new(),
         };
+        metadata_fits(&meta, style)?;
         let input = InstanceInput {
             ip: key.ip.clone(),
             port: key.port,

@@ -22,10 +22,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = request.method().to_string();
-    metrics.active_connections.inc();
+    let in_flight = InFlight::new(&metrics.active_connections);
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.active_connections.dec();
+    drop(in_flight);
     metrics
         .http_duration
         .get_or_create(&RouteLabels {
@@ -41,6 +41,23 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         })
         .inc();
     response
+}
+
+/// Counts a request in flight until it is dropped: answered, or abandoned by a client that went
+/// away (the handler's future is then dropped, and so is this).
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 pub async fn prometheus(State(app): State<AppState>) -> Response {

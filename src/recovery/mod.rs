@@ -95,6 +95,7 @@ pub fn owned_streams(settings: &Settings) -> Vec<String> {
         format!("KV_{}", backbone::CONFIGS_BUCKET),
         format!("KV_{}", backbone::NAMESPACES_BUCKET),
         format!("KV_{}", backbone::SERVICES_BUCKET),
+        format!("KV_{}", backbone::INSTANCES_BUCKET),
         format!("OBJ_{}", backbone::PACKAGES_BUCKET),
     ]
 }

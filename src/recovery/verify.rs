@@ -7,7 +7,8 @@ use futures::StreamExt;
 
 use crate::backbone::{self, objects};
 use crate::core::model::replay;
-use crate::core::projector::{expected_views, read_bucket};
+use crate::core::projector::read_bucket;
+use crate::core::projector::views;
 use crate::core::state::State;
 use crate::settings::Settings;
 
@@ -18,7 +19,7 @@ pub async fn differences(
     state: &State,
 ) -> Result<Vec<String>, String> {
     let mut diffs = Vec::new();
-    for (bucket, wanted) in expected_views(state) {
+    for (bucket, wanted) in views::expected(state) {
         let store = js
             .get_key_value(bucket)
             .await
@@ -167,7 +168,7 @@ pub async fn rebuild(settings: &Settings) -> Result<(), String> {
 
 async fn rebuild_on(js: &jetstream::Context, settings: &Settings) -> Result<(), String> {
     let state = replay(js, &settings.nats.stream).await?;
-    let views = expected_views(&state);
+    let views = views::expected(&state);
     for spec in backbone::BUCKETS {
         let store = backbone::recreate_bucket(js, spec, settings.nats.replicas).await?;
         let entries = views.get(spec.name);

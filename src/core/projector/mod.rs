@@ -5,13 +5,18 @@
 //! unless renewed. No home-made election: JetStream's per-key atomicity decides.
 //!
 //! On taking the lease the holder reconciles: it reads every view entry and writes or deletes
-//! whatever differs from its in-memory state. After that it writes each changed key's current
-//! state as the change feed announces it. Writes are revision-conditional, so a former holder that
-//! has not noticed losing the lease cannot overwrite newer entries; a conflict sends the holder
-//! back to reconciling. Each entry records `seq`, the last event folded into it, so writing the
-//! same state twice is harmless (idempotent) and any node's fold yields the same entry.
+//! whatever differs from its in-memory state (`views`). After that it writes each changed key's
+//! current state as the change feed announces it. Writes are revision-conditional, so a former
+//! holder that has not noticed losing the lease cannot overwrite newer entries. An entry that
+//! cannot be written is set aside and retried with backoff while the others go on (`writer`);
+//! readiness turns red while any has waited longer than [`FAILING_FOR`]. Each record carries
+//! `seq`, the last event folded into it, so writing the same state twice is harmless and any
+//! node's fold yields the same entry.
 
-use std::collections::{BTreeMap, HashMap};
+pub mod views;
+mod writer;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,74 +29,31 @@ use super::model::Model;
 use super::names;
 use super::readiness::Readiness;
 use super::registry::ServiceKey;
-use super::state::{Change, ConfigKey, State};
+use super::state::{Change, State};
 use crate::backbone::{Backbone, LEASE_TTL};
+use views::Write;
+use writer::Writer;
 
 pub const LEASE_KEY: &str = "projector";
 /// How long a burst of changes gathers before the projector writes it.
 const FLUSH_DELAY: Duration = Duration::from_millis(100);
+/// How often set-aside entries are looked at for a retry.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-/// The view contents the fold implies: bucket → key → JSON value.
-pub type Views = BTreeMap<&'static str, BTreeMap<String, Bytes>>;
-
-/// Key of a config in the configs view.
-pub fn config_view_key(key: &ConfigKey) -> String {
-    names::join(&[&key.namespace, &key.group, &key.data_id])
-}
-
-/// Key of a service in the services view.
-pub fn service_view_key(key: &ServiceKey) -> String {
-    names::join(&[&key.namespace, &key.group, &key.service])
-}
-
-/// What the views must hold for `state`.
-pub fn expected_views(state: &State) -> Views {
-    let mut views = Views::new();
-    let configs = views.entry(crate::backbone::CONFIGS_BUCKET).or_default();
-    for entry in state.live_configs() {
-        if let Ok(json) = serde_json::to_vec(entry.as_ref()) {
-            configs.insert(config_view_key(&entry.key), Bytes::from(json));
-        }
-    }
-    let services = views.entry(crate::backbone::SERVICES_BUCKET).or_default();
-    for entry in state.registry.values().filter(|e| e.visible()) {
-        if let Ok(json) = serde_json::to_vec(entry) {
-            services.insert(service_view_key(&entry.key), Bytes::from(json));
-        }
-    }
-    let namespaces = views.entry(crate::backbone::NAMESPACES_BUCKET).or_default();
-    for (id, entry) in &state.namespaces {
-        if let Ok(json) = serde_json::to_vec(entry) {
-            namespaces.insert(names::encode(id), Bytes::from(json));
-        }
-    }
-    views
-}
-
-/// The KV view value for one changed entity (None: absent), or no KV view at all (packages,
-/// whose view is the Object Store's metadata).
-fn expected_entry(state: &State, change: &Change) -> Option<(&'static str, String, Option<Bytes>)> {
-    Some(match change {
-        Change::Package(_) | Change::Kv(_) | Change::Session(_) => return None,
-        Change::Config(key) => (
+/// The writes that make the views reflect one change: none for entities with no KV view
+/// (packages, whose view is the Object Store's metadata; Consul KV and sessions).
+fn writes_for(state: &State, change: &Change, writer: &mut Writer<'_>) -> Vec<Write> {
+    match change {
+        Change::Package(_) | Change::Kv(_) | Change::Session(_) => Vec::new(),
+        Change::Config(key) => vec![(
             crate::backbone::CONFIGS_BUCKET,
-            config_view_key(key),
+            views::config_key(key),
             state
                 .config(key)
                 .and_then(|e| serde_json::to_vec(e.as_ref()).ok())
                 .map(Bytes::from),
-        ),
-        Change::Service(key) => (
-            crate::backbone::SERVICES_BUCKET,
-            service_view_key(key),
-            state
-                .registry
-                .get(key)
-                .filter(|e| e.visible())
-                .and_then(|e| serde_json::to_vec(e).ok())
-                .map(Bytes::from),
-        ),
-        Change::Namespace(id) => (
+        )],
+        Change::Namespace(id) => vec![(
             crate::backbone::NAMESPACES_BUCKET,
             names::encode(id),
             state
@@ -99,8 +61,38 @@ fn expected_entry(state: &State, change: &Change) -> Option<(&'static str, Strin
                 .get(id)
                 .and_then(|e| serde_json::to_vec(e).ok())
                 .map(Bytes::from),
-        ),
-    })
+        )],
+        Change::Service(key) => service_writes(state, key, writer),
+    }
+}
+
+/// A service's record, and the records of those of its instances whose sequence moved since
+/// they were written (or that left): a change to one instance of 20,000 writes two records.
+fn service_writes(state: &State, key: &ServiceKey, writer: &mut Writer<'_>) -> Vec<Write> {
+    let entry = state.registry.get(key).filter(|e| e.visible());
+    let mut writes = vec![(
+        crate::backbone::SERVICES_BUCKET,
+        views::service_key(key),
+        entry.and_then(views::service_record),
+    )];
+    let written = writer.instances.entry(key.clone()).or_default();
+    let mut now = std::collections::BTreeMap::new();
+    for instance in entry.into_iter().flat_map(|e| e.instances.values()) {
+        let k = views::instance_key(key, instance);
+        if written.get(&k) != Some(&instance.seq) {
+            writes.push((
+                crate::backbone::INSTANCES_BUCKET,
+                k.clone(),
+                views::instance_record(instance),
+            ));
+        }
+        now.insert(k, instance.seq);
+    }
+    for gone in written.keys().filter(|k| !now.contains_key(*k)) {
+        writes.push((crate::backbone::INSTANCES_BUCKET, gone.clone(), None));
+    }
+    *written = now;
+    writes
 }
 
 /// Reads every live entry of a bucket with its revision.
@@ -254,6 +246,22 @@ impl Health {
         self.backoff = Duration::from_millis(200);
         self.readiness.recover("views");
     }
+
+    /// The oldest view entry still set aside, if any: red readiness once it waited too long.
+    fn pending(&mut self, oldest: Option<(Duration, String, String)>) {
+        match oldest {
+            Some((waited, entry, error)) if waited > FAILING_FOR => self.readiness.fail(
+                "views",
+                format!(
+                    "the view entry {entry} has not been written for {} s ({error}); the views lag the stream. \
+                     `nacre verify` shows the differences",
+                    waited.as_secs()
+                ),
+            ),
+            Some(_) => {}
+            None => self.readiness.recover("views"),
+        }
+    }
 }
 
 /// Why a holder stopped projecting.
@@ -262,78 +270,6 @@ enum Stop {
     LeaseLost(String),
     /// A view read or write failed; the holder reconciles again.
     Failed(String),
-}
-
-struct Writer<'a> {
-    backbone: &'a Backbone,
-    revisions: HashMap<(&'static str, String), u64>,
-}
-
-impl Writer<'_> {
-    fn store(&self, bucket: &str) -> &kv::Store {
-        match bucket {
-            crate::backbone::NAMESPACES_BUCKET => &self.backbone.namespaces,
-            crate::backbone::SERVICES_BUCKET => &self.backbone.services,
-            _ => &self.backbone.configs,
-        }
-    }
-
-    /// Makes view entries equal their values (None: absent), each conditional on the revision
-    /// last seen, up to 64 in flight. Reports the first failure after recording every success.
-    async fn write_all(
-        &mut self,
-        writes: Vec<(&'static str, String, Option<Bytes>)>,
-    ) -> Result<(), String> {
-        let jobs: Vec<_> = writes
-            .into_iter()
-            .map(|(bucket, key, value)| {
-                let known = self.revisions.get(&(bucket, key.clone())).copied();
-                let store = self.store(bucket).clone();
-                async move {
-                    let result = match (value, known) {
-                        (Some(v), Some(rev)) => store
-                            .update(&key, v, rev)
-                            .await
-                            .map(Some)
-                            .map_err(|e| e.to_string()),
-                        (Some(v), None) => store
-                            .create(&key, v)
-                            .await
-                            .map(Some)
-                            .map_err(|e| e.to_string()),
-                        (None, Some(rev)) => store
-                            .delete_expect_revision(&key, Some(rev))
-                            .await
-                            .map(|_| None)
-                            .map_err(|e| e.to_string()),
-                        (None, None) => Ok(None),
-                    };
-                    (bucket, key, result)
-                }
-            })
-            .collect();
-        let results: Vec<_> = futures::stream::iter(jobs)
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        let mut first_error = None;
-        for (bucket, key, result) in results {
-            match result {
-                Ok(Some(rev)) => {
-                    self.revisions.insert((bucket, key), rev);
-                }
-                Ok(None) => {
-                    self.revisions.remove(&(bucket, key));
-                }
-                Err(e) => {
-                    first_error.get_or_insert(format!(
-                        "view write to {bucket}/{key} conflicted or failed: {e}"
-                    ));
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
 }
 
 async fn project(
@@ -347,19 +283,23 @@ async fn project(
     // Reconciling a model that has not replayed the stream yet would "fix" the views into
     // emptiness: wait until it has caught up.
     model.wait_live().await;
-    let mut writer = Writer {
-        backbone,
-        revisions: HashMap::new(),
-    };
+    let mut writer = Writer::new(backbone);
     reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
     health.reconciled();
     let mut renew = tokio::time::interval(LEASE_TTL / 3);
     renew.tick().await;
+    let mut retry = tokio::time::interval(RETRY_EVERY);
     loop {
         tokio::select! {
             _ = renew.tick() => {
                 *lease = backbone.leases.update(LEASE_KEY, Bytes::from(node.to_owned()), *lease).await
                     .map_err(|e| Stop::LeaseLost(e.to_string()))?;
+            }
+            _ = retry.tick() => {
+                if !writer.pending.is_empty() {
+                    writer.retry_due().await;
+                }
+                health.pending(writer.oldest_pending());
             }
             received = feed.recv() => {
                 let mut changes = Vec::new();
@@ -384,14 +324,10 @@ async fn project(
                 changes.dedup();
                 let writes: Vec<_> = {
                     let state = model.read();
-                    changes.iter().filter_map(|c| expected_entry(&state, c)).collect()
+                    changes.iter().flat_map(|c| writes_for(&state, c, &mut writer)).collect()
                 };
-                let written = writer.write_all(writes).await;
+                writer.write_all(writes).await;
                 drop(spans);
-                if let Err(e) = written {
-                    tracing::info!(error = %e, "re-reading the views");
-                    reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
-                }
             }
         }
     }
@@ -410,8 +346,25 @@ fn projection_span(applied: &crate::core::model::Applied) -> tracing::Span {
 
 /// Reads the views and fixes every entry that differs from the model.
 async fn reconcile(writer: &mut Writer<'_>, model: &Model) -> Result<(), String> {
-    let expected = expected_views(&model.read());
+    let (expected, instances) = {
+        let state = model.read();
+        let instances: HashMap<ServiceKey, std::collections::BTreeMap<String, u64>> = state
+            .registry
+            .values()
+            .filter(|e| e.visible())
+            .map(|e| {
+                let written = e
+                    .instances
+                    .values()
+                    .map(|i| (views::instance_key(&e.key, i), i.seq))
+                    .collect();
+                (e.key.clone(), written)
+            })
+            .collect();
+        (views::expected(&state), instances)
+    };
     writer.revisions.clear();
+    writer.instances = instances;
     let mut fixed = 0usize;
     for (bucket, wanted) in expected {
         let actual = read_bucket(writer.store(bucket)).await?;
@@ -430,8 +383,12 @@ async fn reconcile(writer: &mut Writer<'_>, model: &Model) -> Result<(), String>
                 .map(|key| (bucket, key.clone(), None)),
         );
         fixed += writes.len();
-        writer.write_all(writes).await?;
+        writer.write_all(writes).await;
     }
-    tracing::info!(fixed, "views reconciled with the event stream");
+    tracing::info!(
+        fixed,
+        set_aside = writer.pending.len(),
+        "views reconciled with the event stream"
+    );
     Ok(())
 }
