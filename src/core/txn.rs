@@ -27,8 +27,6 @@ use super::log::{AppendError, Expect};
 use super::state::State;
 use super::{Actor, Core, CoreError, READ_YOUR_WRITES_WAIT};
 
-/// Consul's limit on operations per transaction.
-
 /// How long a transaction keeps re-evaluating after losing races.
 const RETRY_FOR: Duration = Duration::from_secs(10);
 
