@@ -77,12 +77,20 @@ pub async fn serve(
                 )
             }
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // The protocol is told by the first bytes, which hyper waits for without a timer:
+            // a client that sends none is let go after the header-read timeout.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(timeouts.header_read, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });

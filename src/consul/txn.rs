@@ -29,21 +29,11 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
                 ),
             )
         })?;
-    let raw: Vec<Value> =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("Failed to parse body: {e}")))?;
-    if raw.len() > TXN_OPS {
-        return Err(ConsulError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "Transaction contains too many operations ({} > {TXN_OPS})",
-                raw.len()
-            ),
-        ));
-    }
-    let mut ops = Vec::with_capacity(raw.len());
+    let parsed = parse(&body)?;
+    let mut ops = Vec::with_capacity(parsed.len());
     let mut refused = Vec::new();
-    for (op_index, value) in raw.into_iter().enumerate() {
-        match parse_op(value)? {
+    for (op_index, op) in parsed.into_iter().enumerate() {
+        match op {
             Ok(op) if !permitted(&acl, &op) => refused.push(TxnError {
                 op_index,
                 what: "Permission denied".into(),
@@ -84,6 +74,23 @@ pub async fn txn(State(s): State<ConsulState>, request: Request) -> Result<Respo
 }
 
 /// Consul's per-operation ACL check; `get` and `get-tree` are filtered afterwards instead.
+/// A transaction body: each operation parsed, or why it cannot be (Consul reports those by
+/// index); a body that is not a list of operations, or holds too many, fails whole.
+pub fn parse(body: &[u8]) -> Result<Vec<Result<TxnOp, String>>, ConsulError> {
+    let raw: Vec<Value> =
+        serde_json::from_slice(body).map_err(|e| bad(format!("Failed to parse body: {e}")))?;
+    if raw.len() > TXN_OPS {
+        return Err(ConsulError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Transaction contains too many operations ({} > {TXN_OPS})",
+                raw.len()
+            ),
+        ));
+    }
+    raw.into_iter().map(parse_op).collect()
+}
+
 fn permitted(acl: &Authorizer, op: &TxnOp) -> bool {
     match op {
         TxnOp::Get { .. } | TxnOp::GetTree { .. } => true,

@@ -148,6 +148,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-pub(super) fn form_urlencoded(input: &[u8]) -> Vec<(String, String)> {
+pub fn form_urlencoded(input: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(input).unwrap_or_default()
 }
