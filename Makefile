@@ -29,7 +29,7 @@ TEST_ENV = NACRE_TEST_PYTHON=$(VENV)/bin/python NACRE_TEST_NATS_CLI=$(NATS_CLI) 
            NACRE_TEST_GO_CLIENTS=$(GO_CLIENTS) NACRE_TEST_JAVA_CLIENTS=$(JAVA_CLIENTS)
 
 .PHONY: run test nats-server nats-server-floor nats-cli clients python-clients go-clients \
-        java-clients node-clients build release lint bench clean
+        java-clients node-clients build release lint bench soak clean
 
 # The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
 RUN_NATS := $(shell command -v nats-server 2>/dev/null)
@@ -94,6 +94,12 @@ lint:
 test: nats-server nats-server-floor clients lint
 	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --all-targets
 	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(TEST_ENV) $(CARGO) test --test '*'
+
+# The soak test (an hour by default; NACRE_SOAK_SECONDS and NACRE_SOAK_RESTART_EVERY change it):
+# mixed valid and hostile traffic, a 3-node NATS cluster, two Nacre nodes, one restarted every
+# ten minutes; memory flat, views equal to the fold, every acknowledged write read back.
+soak: nats-server
+	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(CARGO) test --release --test soak -- --ignored --nocapture
 
 bench: nats-server
 	$(CARGO) build --release

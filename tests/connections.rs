@@ -28,7 +28,10 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Durati
             Err(e) => panic!("the server kept the connection open for {limit:?}: {e}"),
         }
     }
-    (String::from_utf8_lossy(&all).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&all).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,18 +45,20 @@ async fn silent_and_stalled_clients_are_cut_off_on_both_ports() {
         assert!(after < Duration::from_secs(5), "port {port}: {after:?}");
         // Half a header.
         let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n").unwrap();
+        slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
         let (_, after) = read_until_closed(&mut slow, Duration::from_secs(10));
         assert!(after < Duration::from_secs(5), "port {port}: {after:?}");
         // A body that stops short of its length.
         let mut short = TcpStream::connect(("127.0.0.1", port)).unwrap();
         short
-            .write_all(
-                b"PUT /v1/kv/short HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello",
-            )
+            .write_all(b"PUT /v1/kv/short HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
             .unwrap();
         let (answer, after) = read_until_closed(&mut short, Duration::from_secs(10));
-        assert!(after < Duration::from_secs(5), "port {port}: {after:?} {answer}");
+        assert!(
+            after < Duration::from_secs(5),
+            "port {port}: {after:?} {answer}"
+        );
         assert!(!answer.starts_with("HTTP/1.1 200"), "port {port}: {answer}");
     }
     // Nothing was written by any of them.
@@ -76,14 +81,15 @@ async fn bodies_a_handler_ignores_leave_the_connection_usable() {
         } else {
             "/v1/agent/self"
         };
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
-        );
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world");
         stream.write_all(request.as_bytes()).unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
-            let n = stream.read(&mut byte).expect("an answer on the same connection");
+            let n = stream
+                .read(&mut byte)
+                .expect("an answer on the same connection");
             assert_eq!(n, 1, "request {i}: the server closed the connection");
             head.push(byte[0]);
         }

@@ -26,8 +26,10 @@ fn config() -> ProptestConfig {
 
 /// Strings that look like what clients send: separators, `@@`, percent escapes, unicode.
 fn clientish() -> impl Strategy<Value = String> {
-    prop::string::string_regex(r"([a-zA-Z0-9._:@=&%\-/ \u{1}\u{2}]|配|\u{20000}|%[0-9A-F]{2}){0,64}")
-        .unwrap()
+    prop::string::string_regex(
+        r"([a-zA-Z0-9._:@=&%\-/ \u{1}\u{2}]|配|\u{20000}|%[0-9A-F]{2}){0,64}",
+    )
+    .unwrap()
 }
 
 /// Parameters as an attacker would send them: target names repeated and in conflict.
@@ -127,8 +129,19 @@ impl nacre::nacos::target::Fields for Pairs {
 
 fn txn_op() -> impl Strategy<Value = serde_json::Value> {
     let verb = prop::sample::select(vec![
-        "set", "cas", "lock", "unlock", "get", "get-tree", "check-index", "check-session",
-        "check-not-exists", "delete", "delete-tree", "delete-cas", "bogus",
+        "set",
+        "cas",
+        "lock",
+        "unlock",
+        "get",
+        "get-tree",
+        "check-index",
+        "check-session",
+        "check-not-exists",
+        "delete",
+        "delete-tree",
+        "delete-cas",
+        "bogus",
     ]);
     (verb, clientish(), any::<Option<u64>>(), clientish()).prop_map(|(verb, key, index, value)| {
         serde_json::json!({"KV": {"Verb": verb, "Key": key, "Index": index, "Value": value, "Session": value}})
@@ -137,22 +150,40 @@ fn txn_op() -> impl Strategy<Value = serde_json::Value> {
 
 fn acl_rules() -> impl Strategy<Value = String> {
     let scope = prop::sample::select(vec![
-        "key", "key_prefix", "service", "service_prefix", "node", "session", "agent_prefix",
-        "operator", "acl", "query", "event_prefix",
+        "key",
+        "key_prefix",
+        "service",
+        "service_prefix",
+        "node",
+        "session",
+        "agent_prefix",
+        "operator",
+        "acl",
+        "query",
+        "event_prefix",
     ]);
     let policy = prop::sample::select(vec!["read", "write", "deny", "list", "bogus"]);
     prop::collection::vec((scope, clientish(), policy), 0..5).prop_map(|rules| {
         rules
             .into_iter()
-            .map(|(scope, name, policy)| format!("{scope} \"{name}\" {{ policy = \"{policy}\" }}\n"))
+            .map(|(scope, name, policy)| {
+                format!("{scope} \"{name}\" {{ policy = \"{policy}\" }}\n")
+            })
             .collect()
     })
 }
 
 fn grpc_body() -> impl Strategy<Value = BTreeMap<String, serde_json::Value>> {
     let field = prop::sample::select(vec![
-        "dataId", "group", "tenant", "namespace", "serviceName", "groupName", "metadata",
-        "configListenContexts", "instances",
+        "dataId",
+        "group",
+        "tenant",
+        "namespace",
+        "serviceName",
+        "groupName",
+        "metadata",
+        "configListenContexts",
+        "instances",
     ]);
     let value = prop_oneof![
         clientish().prop_map(serde_json::Value::from),

@@ -23,7 +23,12 @@ fn long_metadata() -> Value {
 }
 
 async fn form(method: reqwest::Method, url: String, params: &[(&str, &str)]) -> (u16, String) {
-    let r = http().request(method, url).form(params).send().await.unwrap();
+    let r = http()
+        .request(method, url)
+        .form(params)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -42,7 +47,12 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
     let (status, body) = form(
         M::POST,
         n.url("/nacos/v1/ns/instance"),
-        &[("serviceName", "svc"), ("ip", "10.0.0.1"), ("port", "80"), ("ephemeral", "false")],
+        &[
+            ("serviceName", "svc"),
+            ("ip", "10.0.0.1"),
+            ("port", "80"),
+            ("ephemeral", "false"),
+        ],
     )
     .await;
     assert_eq!((status, body.as_str()), (200, "ok"));
@@ -71,7 +81,11 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
             None,
         )
         .await;
-    refused("gRPC ConfigPublishRequest", reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+    refused(
+        "gRPC ConfigPublishRequest",
+        reply["errorCode"].as_u64().unwrap_or(0) as u16,
+        &reply.to_string(),
+    );
     let r = http()
         .put(n.consul(&format!("/v1/kv/{}", "a/".repeat(700))))
         .body("x")
@@ -80,8 +94,17 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
         .unwrap();
     assert_eq!(r.status(), 400, "a Consul key of 1,400 characters");
     let txn = json!([{"KV": {"Verb": "set", "Key": "a/".repeat(700), "Value": "eA=="}}]);
-    let r = http().put(n.consul("/v1/txn")).json(&txn).send().await.unwrap();
-    assert!(r.status().is_client_error(), "a transaction with that key: {}", r.status());
+    let r = http()
+        .put(n.consul("/v1/txn"))
+        .json(&txn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "a transaction with that key: {}",
+        r.status()
+    );
 
     // Nacos' instance metadata rule, on every Nacos path that carries metadata.
     let meta = long_metadata().to_string();
@@ -101,7 +124,8 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
         refused(&format!("{method} {path}"), status, &body);
         assert!(body.contains("1024"), "{method} {path}: {body}");
     }
-    let beat = json!({"ip": "10.0.0.9", "port": 80, "serviceName": "svc", "metadata": long_metadata()});
+    let beat =
+        json!({"ip": "10.0.0.9", "port": 80, "serviceName": "svc", "metadata": long_metadata()});
     let (status, body) = form(
         M::PUT,
         n.url("/nacos/v1/ns/instance/beat"),
@@ -118,7 +142,11 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
                 None,
             )
             .await;
-        refused(kind, reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+        refused(
+            kind,
+            reply["errorCode"].as_u64().unwrap_or(0) as u16,
+            &reply.to_string(),
+        );
     }
     let (_, reply) = grpc
         .ask(
@@ -128,12 +156,21 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
             None,
         )
         .await;
-    refused("BatchInstanceRequest", reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+    refused(
+        "BatchInstanceRequest",
+        reply["errorCode"].as_u64().unwrap_or(0) as u16,
+        &reply.to_string(),
+    );
 
     // Consul's Meta rules, on the agent and the catalog.
-    let many: serde_json::Map<String, Value> =
-        (0..65).map(|i| (format!("k{i}"), Value::from("v"))).collect();
-    for meta in [Value::Object(many), json!({"k": "v".repeat(513)}), json!({"k".repeat(129): "v"})] {
+    let many: serde_json::Map<String, Value> = (0..65)
+        .map(|i| (format!("k{i}"), Value::from("v")))
+        .collect();
+    for meta in [
+        Value::Object(many),
+        json!({"k": "v".repeat(513)}),
+        json!({"k".repeat(129): "v"}),
+    ] {
         let r = http()
             .put(n.consul("/v1/agent/service/register"))
             .json(&json!({"Name": "meta", "Meta": meta}))
@@ -169,7 +206,12 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
         let (status, body) = form(
             M::POST,
             n.url(path),
-            &[("dataId", "d"), (group, "G"), ("content", "x"), ("appName", &app)],
+            &[
+                ("dataId", "d"),
+                (group, "G"),
+                ("content", "x"),
+                ("appName", &app),
+            ],
         )
         .await;
         refused(path, status, &body);
@@ -181,7 +223,11 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
             None,
         )
         .await;
-    refused("gRPC publish", reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+    refused(
+        "gRPC publish",
+        reply["errorCode"].as_u64().unwrap_or(0) as u16,
+        &reply.to_string(),
+    );
     let zip = {
         use std::io::Write;
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -189,7 +235,8 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
         zip.start_file("G/d", options).unwrap();
         zip.write_all(b"x").unwrap();
         zip.start_file("G/d.meta", options).unwrap();
-        zip.write_all(format!("appName: {app}\n").as_bytes()).unwrap();
+        zip.write_all(format!("appName: {app}\n").as_bytes())
+            .unwrap();
         zip.start_file(format!("G/{data_id}"), options).unwrap();
         zip.write_all(b"x").unwrap();
         zip.finish().unwrap().into_inner()
@@ -210,7 +257,9 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
     assert_eq!(report["data"]["successCount"], 0, "{report}");
 
     // How many configs one listener may watch: 10,000, over HTTP and gRPC alike.
-    let probes: String = (0..10_001).map(|i| format!("c{i}\u{2}G\u{2}\u{1}")).collect();
+    let probes: String = (0..10_001)
+        .map(|i| format!("c{i}\u{2}G\u{2}\u{1}"))
+        .collect();
     let (status, body) = form(
         M::POST,
         n.url("/nacos/v1/cs/configs/listener"),
@@ -228,7 +277,11 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
             None,
         )
         .await;
-    refused("gRPC batch listen", reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+    refused(
+        "gRPC batch listen",
+        reply["errorCode"].as_u64().unwrap_or(0) as u16,
+        &reply.to_string(),
+    );
     // Instances in one gRPC batch: 1,000.
     let instances: Vec<Value> = (0..1_001)
         .map(|i| json!({"ip": format!("10.1.{}.{}", i / 250, i % 250), "port": 80}))
@@ -240,7 +293,11 @@ async fn every_limit_is_refused_alike_on_every_path_and_nothing_is_written() {
             None,
         )
         .await;
-    refused("a batch of 1,001", reply["errorCode"].as_u64().unwrap_or(0) as u16, &reply.to_string());
+    refused(
+        "a batch of 1,001",
+        reply["errorCode"].as_u64().unwrap_or(0) as u16,
+        &reply.to_string(),
+    );
 
     assert_eq!(nats.last_seq().await, before, "nothing was written");
 }
@@ -290,7 +347,10 @@ async fn a_service_of_twenty_thousand_instances_projects_and_verifies_clean() {
         .map(|i| {
             let request = client.post(n.url("/nacos/v1/ns/instance")).form(&[
                 ("serviceName", "huge".to_owned()),
-                ("ip", format!("10.{}.{}.{}", i / 65_536, (i / 256) % 256, i % 256)),
+                (
+                    "ip",
+                    format!("10.{}.{}.{}", i / 65_536, (i / 256) % 256, i % 256),
+                ),
                 ("port", "8080".to_owned()),
                 ("ephemeral", "false".to_owned()),
                 ("metadata", meta.clone()),
@@ -304,10 +364,14 @@ async fn a_service_of_twenty_thousand_instances_projects_and_verifies_clean() {
         .collect::<Vec<_>>()
         .await;
     println!("registered {total} instances in {:?}", started.elapsed());
-    eventually_for("the views catch up and readiness is green", Duration::from_secs(120), || {
-        let request = http().get(n.url("/health/ready"));
-        async move { request.send().await.unwrap().status() == 200 }
-    })
+    eventually_for(
+        "the views catch up and readiness is green",
+        Duration::from_secs(120),
+        || {
+            let request = http().get(n.url("/health/ready"));
+            async move { request.send().await.unwrap().status() == 200 }
+        },
+    )
     .await;
     let listed = Instant::now();
     let list: Value = http()
