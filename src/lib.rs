@@ -5,6 +5,7 @@ pub mod access;
 pub mod backbone;
 pub mod bench;
 pub mod cli;
+pub mod console;
 pub mod consul;
 pub mod core;
 pub mod deploy_check;

@@ -79,6 +79,14 @@ async fn serve(
     core.packages = Some(backbone.packages.clone());
     core.atomic_batches = backbone.atomic_batches;
     core.access = Arc::new(crate::access::Access::new(&settings.auth));
+    core.console.setup(crate::console::Setup {
+        node: node.to_owned(),
+        js: backbone.js.clone(),
+        stream_name: backbone.stream_name.clone(),
+        replicas: settings.nats.replicas,
+        tracing: settings.otel.enabled,
+    });
+    let console_peers = tokio::spawn(crate::console::peers::serve(core.clone()));
     let beats = tokio::spawn(core.clone().follow_beats());
     let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
@@ -154,6 +162,7 @@ async fn serve(
         tracing::info!("serving the Nacos gRPC SDK protocol on {addr}");
         let mut stopped = consul_stopped.clone();
         let grpc = crate::grpc::Grpc::new(core.clone());
+        core.console.attach_grpc(grpc.connections.clone());
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -176,6 +185,8 @@ async fn serve(
             core.clone(),
             format!("{host}:{}", settings.server.consul_port),
         );
+        core.console
+            .attach_consul(settings.server.consul_port, router.clone());
         let mut stopped = consul_stopped;
         let probes = tokio::spawn(crate::consul::probes::run(core.clone(), node.to_owned()));
         Some(tokio::spawn(async move {
@@ -203,7 +214,15 @@ async fn serve(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consul).await;
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), grpc).await;
-    for task in [beats, renewals, grace, checker, high_water, presence] {
+    for task in [
+        beats,
+        renewals,
+        grace,
+        checker,
+        high_water,
+        presence,
+        console_peers,
+    ] {
         task.abort();
     }
     record_high_water(&core.model, &marker, &marker_path);

@@ -58,6 +58,8 @@ pub struct Core {
     pub atomic_batches: bool,
     /// Tokens and the access decision every adapter asks.
     pub access: Arc<crate::access::Access>,
+    /// What the web console gathers from the adapters (listeners, gRPC connections, settings).
+    pub console: Arc<crate::console::Hub>,
 }
 
 /// What the core takes from the settings.
@@ -142,6 +144,7 @@ impl Core {
             renewals: Arc::default(),
             atomic_batches: false,
             access: Arc::default(),
+            console: Arc::default(),
         }
     }
 

@@ -34,7 +34,11 @@ const OPEN: &[&str] = &[
 pub fn need(method: &Method, route: &str, params: &HashMap<String, String>) -> Need {
     let reads = method == Method::GET || method == Method::HEAD;
     let param = |names: &[&str]| param(params, names);
-    if OPEN.contains(&route) || route.contains("/health") || route.contains("/core/state") {
+    if OPEN.contains(&route)
+        || crate::console::OPEN_ROUTES.contains(&route)
+        || route.contains("/health")
+        || route.contains("/core/state")
+    {
         Need::Open
     } else if method == Method::PUT
         && (route.ends_with("/auth/users") || route.ends_with("/auth/user"))

@@ -176,6 +176,11 @@ pub async fn listen(State(app): State<AppState>, p: Params) -> Result<Response, 
     let _waiting = Waiting::new(&app.core.metrics);
     let wait = Duration::from_millis(timeout.saturating_sub(TIMEOUT_SLACK_MS).max(MIN_TIMEOUT_MS));
     let watched: HashSet<ConfigKey> = probes.iter().map(Probe::key).collect();
+    // Visible to the console (who listens to a config) while it waits.
+    let _listening = app.core.console.http_listening(
+        p.actor().ip,
+        probes.iter().map(|p| (p.key(), p.md5.clone())).collect(),
+    );
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {

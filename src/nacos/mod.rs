@@ -51,7 +51,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             .put(namespaces::put)
             .delete(namespaces::delete)
     };
-    vec![
+    let mut all = vec![
         // access control
         ("/nacos/v1/auth/login", post(auth::login)),
         ("/nacos/v1/auth/users/login", post(auth::login)),
@@ -230,7 +230,9 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         // plain probes for orchestrators
         ("/health/live", get(health::liveness)),
         ("/health/ready", get(health::readiness)),
-    ]
+    ];
+    all.extend(crate::console::routes());
+    all
 }
 
 pub fn router(core: Core, max_body_bytes: usize) -> Router {
@@ -243,9 +245,9 @@ pub fn router(core: Core, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AppState {
+            udp_push: core.console.udp_push(),
             core: std::sync::Arc::new(core),
             list_cache: Default::default(),
-            udp_push: Default::default(),
         })
 }
 
