@@ -95,7 +95,19 @@ fn naming_error(e: crate::core::CoreError) -> ApiError {
 /// gRPC and UDP subscribers of a service on every node, in Nacos' shape (`{count, subscribers}`).
 pub async fn subscribers(State(app): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let service = service_key(&p)?;
-    app.core.get_service(&service).map_err(naming_error)?;
+    if app
+        .core
+        .get_service(&service)
+        .map_err(naming_error)?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            Style::Text,
+            StatusCode::NOT_FOUND,
+            20004,
+            format!("service not found: {}", service.grouped()),
+        ));
+    }
     let page_no = p.number("pageNo", 1, Style::Text)?;
     let page_size = p.number("pageSize", 1000, Style::Text)?;
     let (answers, complete) = ask(

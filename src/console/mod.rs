@@ -92,6 +92,9 @@ pub struct Hub {
     next_listener: AtomicU64,
     /// The last backup this node knows of (set by whatever makes backups), shown as is.
     last_backup: RwLock<Option<serde_json::Value>>,
+    /// Nodes that answered a question lately: a question waits for them too, so a node that
+    /// NATS presence does not list yet (or any more) is not skipped.
+    peers: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 #[derive(Debug, Clone)]

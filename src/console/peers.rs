@@ -19,6 +19,8 @@ use crate::core::state::ConfigKey;
 pub const ASK_SUBJECT: &str = "nacre.console.ask";
 /// How long a question waits for nodes that have not answered.
 const GATHER_WAIT: Duration = Duration::from_secs(1);
+/// How long a node that answered is still expected to answer.
+const PEER_MEMORY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "what", rename_all = "camelCase")]
@@ -207,7 +209,13 @@ pub async fn serve(core: Core) {
 
 /// Every node's answer: (answers, whether every node seen through presence answered).
 pub async fn ask(core: &Core, question: &Question) -> (Vec<Answer>, bool) {
-    let expected: BTreeSet<String> = core.nodes().into_iter().map(|n| n.name).collect();
+    let hub = &core.console;
+    let mut expected: BTreeSet<String> = core.nodes().into_iter().map(|n| n.name).collect();
+    {
+        let mut peers = super::lock(&hub.peers);
+        peers.retain(|_, seen| seen.elapsed() < PEER_MEMORY);
+        expected.extend(peers.keys().cloned());
+    }
     let local = || (vec![answer(core, question)], expected.len() <= 1);
     let Some(client) = core.console.setup_ref().map(|s| s.js.client()) else {
         return local();
@@ -247,6 +255,12 @@ pub async fn ask(core: &Core, question: &Question) -> (Vec<Answer>, bool) {
         }
     }
     let _ = replies.unsubscribe().await;
+    {
+        let mut peers = super::lock(&hub.peers);
+        for node in &answered {
+            peers.insert(node.clone(), std::time::Instant::now());
+        }
+    }
     if answers.is_empty() {
         return local();
     }
