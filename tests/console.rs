@@ -884,3 +884,91 @@ async fn reads_show_a_viewer_only_what_it_may_read() {
     let (_, info) = json_get(n.url("/nacre/v1/console"), None).await;
     assert_eq!(info["authEnabled"], true);
 }
+
+struct Ignore;
+impl nacos_sdk::api::config::ConfigChangeListener for Ignore {
+    fn notify(&self, _: nacos_sdk::api::config::ConfigResponse) {}
+}
+impl nacos_sdk::api::naming::NamingEventListener for Ignore {
+    fn event(&self, _: std::sync::Arc<nacos_sdk::api::naming::NamingChangeEvent>) {}
+}
+
+/// The official Rust SDK listens and subscribes over gRPC on node b; node a lists both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_listeners_and_subscribers_are_seen_from_another_node() {
+    use nacos_sdk::api::config::ConfigServiceBuilder;
+    use nacos_sdk::api::naming::NamingServiceBuilder;
+    use nacos_sdk::api::props::ClientProps;
+    let nats = NatsServer::start();
+    let a = Nacre::external(&nats).await;
+    let b = Nacre::external(&nats).await;
+    publish_in(&a, "", "a.yaml", "x: 1", None).await;
+    let (status, _) = form(
+        &a,
+        reqwest::Method::POST,
+        "/nacos/v1/ns/instance",
+        &[
+            ("serviceName", "orders"),
+            ("ip", "10.0.0.1"),
+            ("port", "80"),
+            ("ephemeral", "false"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cache = tempfile::tempdir().unwrap();
+    let props = || {
+        ClientProps::new()
+            .server_addr(format!("127.0.0.1:{}", b.port))
+            .app_name("console-test")
+            .env_first(false)
+            .naming_push_empty_protection(false)
+            .cache_dir(cache.path().to_path_buf())
+    };
+    let configs = ConfigServiceBuilder::new(props()).build().await.unwrap();
+    configs
+        .add_listener("a.yaml".into(), "G".into(), std::sync::Arc::new(Ignore))
+        .await
+        .unwrap();
+    let naming = NamingServiceBuilder::new(props()).build().await.unwrap();
+    naming
+        .subscribe("orders".into(), None, vec![], std::sync::Arc::new(Ignore))
+        .await
+        .unwrap();
+    let b_name = format!("test-{}", b.port);
+    eventually("the gRPC listener on node b, seen from node a", || async {
+        let (_, l) = json_get(
+            a.url("/nacre/v1/configs/listeners?group=G&dataId=a.yaml"),
+            None,
+        )
+        .await;
+        l["listeners"].as_array().is_some_and(|v| {
+            v.iter().any(|l| {
+                l["protocol"] == "grpc"
+                    && l["node"] == b_name.as_str()
+                    && l["app"] == "console-test"
+                    && l["md5"] == md5_of("x: 1")
+            })
+        })
+    })
+    .await;
+    eventually(
+        "the gRPC subscriber on node b, seen from node a",
+        || async {
+            let (_, s) = json_get(
+                a.url("/nacos/v1/ns/service/subscribers?serviceName=orders"),
+                None,
+            )
+            .await;
+            s["subscribers"].as_array().is_some_and(|v| {
+                v.iter().any(|s| {
+                    s["agent"] == "grpc"
+                        && s["node"] == b_name.as_str()
+                        && s["app"] == "console-test"
+                })
+            })
+        },
+    )
+    .await;
+}

@@ -147,6 +147,21 @@ describe("services", () => {
 });
 
 describe("consul", () => {
+  test("a Consul service and its checks appear under Services (one registry)", async () => {
+    const r = await fetch(`http://127.0.0.1:${n.consulPort}/v1/agent/service/register`, {
+      method: "PUT",
+      body: JSON.stringify({ Name: "web", ID: "web-1", Address: "10.1.0.1", Port: 80, Check: { Name: "alive", TTL: "30s" } }),
+    });
+    assert.equal(r.status, 200, await r.text());
+    await reload("/services");
+    const row = p.getByRole("row").filter({ hasText: "web" });
+    await row.getByText("Consul").waitFor();
+    await row.getByRole("link", { name: "web" }).click();
+    // A TTL check starts critical, as Consul's do.
+    await p.getByText("alive: critical").waitFor();
+  });
+
+
   test("a KV edit is saved with check-and-set; a concurrent change is a conflict", async () => {
     const kv = (path, init) => fetch(`http://127.0.0.1:${n.consulPort}/v1/kv/${path}`, init);
     assert.equal(await (await kv("app/config", { method: "PUT", body: "v1" })).text(), "true");
@@ -268,6 +283,7 @@ describe("for people", () => {
   });
 
   test("first page: transfer size and time to interactive", async () => {
+    await post(n, "/nacos/v1/cs/configs", { dataId: "first-page.yaml", group: "DEFAULT_GROUP", content: "a: 1" });
     const fresh = await page(b, n.base);
     const sizes = [];
     fresh.on("requestfinished", async (request) => {

@@ -32,7 +32,19 @@ export function sourceHash(consoleDir) {
   return hash.digest("hex");
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop())) {
+const main = process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop());
+if (main && process.argv.includes("--check")) {
+  // `make run`: is console/dist built from these sources?
+  let recorded = "";
+  try {
+    recorded = readFileSync(join(dist, "source-hash.txt"), "utf8").trim();
+  } catch {
+    // no build at all
+  }
+  const fresh = recorded === sourceHash(root);
+  if (!fresh) console.log("console/dist is older than the console's sources");
+  process.exit(fresh ? 0 : 1);
+} else if (main) {
   for (const path of files(dist)) {
     if (/\.(js|css|html|svg|json)$/.test(path)) {
       const raw = readFileSync(path);

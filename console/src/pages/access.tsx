@@ -15,7 +15,8 @@ export function Access() {
       <Users />
       <Roles />
       <Permissions />
-      {info.consul.enabled && <ConsulAcl />}
+      {/* Consul answers "ACL support disabled" while access control is off. */}
+      {info.consul.enabled && info.authEnabled && <ConsulAcl />}
     </section>
   );
 }

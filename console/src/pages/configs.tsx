@@ -6,7 +6,7 @@ import { ApiError, call, data, getJson, send, tenant, type ConfigItem, type Page
 import { useApp } from "../context";
 import { t } from "../i18n";
 import { href } from "../router";
-import { Empty, ErrorBox, Highlighted, Loading, Modal, useAction, useAsync } from "../ui";
+import { Empty, ErrorBox, Highlighted, Loading, Modal, useAction, useAsync, useDebounced } from "../ui";
 
 const PAGE = 20;
 
@@ -19,20 +19,24 @@ export function Configs() {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [dialog, setDialog] = useState<"" | "clone" | "import">("");
   const [error, busy, run] = useAction();
+  // Compared as a string: a new object each render would never settle.
+  const settled = useDebounced(JSON.stringify([dataId.trim(), group.trim(), content.trim()]));
+  const [qDataId, qGroup, qContent] = JSON.parse(settled) as string[];
+  const query = { dataId: qDataId, group: qGroup, content: qContent };
   const list = useAsync(
     () =>
       getJson<Page<ConfigItem>>("/nacos/v1/cs/configs", {
         query: {
           search: "blur",
-          dataId: dataId.trim(),
-          group: group.trim(),
-          config_detail: content.trim() || undefined,
+          dataId: query.dataId,
+          group: query.group,
+          config_detail: query.content || undefined,
           tenant: tenant(ns),
           pageNo: page,
           pageSize: PAGE,
         },
       }),
-    [ns, dataId, group, content, page],
+    [ns, query.dataId, query.group, query.content, page],
   );
   const items = list.data?.pageItems ?? [];
   const keyOf = (c: ConfigItem) => `${c.group}\u0001${c.dataId}`;

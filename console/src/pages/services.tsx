@@ -7,7 +7,7 @@ import { getJson, send, type Instance, type ServiceDetail, type ServiceRow } fro
 import { useApp } from "../context";
 import { t } from "../i18n";
 import { href } from "../router";
-import { Empty, ErrorBox, Highlighted, Loading, Modal, useAction, useAsync } from "../ui";
+import { Empty, ErrorBox, Highlighted, Loading, Modal, useAction, useAsync, useDebounced } from "../ui";
 
 const PAGE = 20;
 
@@ -16,12 +16,15 @@ export function Services() {
   const [name, setName] = useState("");
   const [group, setGroup] = useState("");
   const [page, setPage] = useState(1);
+  const settled = useDebounced(JSON.stringify([name.trim(), group.trim()]));
+  const [qName, qGroup] = JSON.parse(settled) as string[];
+  const query = { name: qName, group: qGroup };
   const list = useAsync(
     () =>
       getJson<{ count: number; serviceList: ServiceRow[] }>("/nacos/v1/ns/catalog/services", {
-        query: { namespaceId: ns, serviceNameParam: name.trim(), groupNameParam: group.trim(), pageNo: page, pageSize: PAGE },
+        query: { namespaceId: ns, serviceNameParam: query.name, groupNameParam: query.group, pageNo: page, pageSize: PAGE },
       }),
-    [ns, name, group, page],
+    [ns, query.name, query.group, page],
   );
   const pages = Math.max(1, Math.ceil((list.data?.count ?? 0) / PAGE));
   return (
@@ -118,6 +121,23 @@ export function parseMetadata(text: string): Record<string, string> {
   return out;
 }
 
+/** Consul checks an instance registered through the Consul API carries (`consul.checks`). */
+export function consulChecks(m: Record<string, string>): { id: string; name: string; status: string }[] | null {
+  const raw = m["consul.checks"];
+  if (!raw) return null;
+  try {
+    const checks = JSON.parse(raw);
+    return Array.isArray(checks) ? checks : null;
+  } catch {
+    return null;
+  }
+}
+
+function withoutChecks(m: Record<string, string>): Record<string, string> {
+  const { "consul.checks": _checks, ...rest } = m;
+  return rest;
+}
+
 export function ServiceDetailPage({ params }: { params: Record<string, string> }) {
   const app = useApp();
   const ns = params.ns || app.ns;
@@ -148,6 +168,7 @@ export function ServiceDetailPage({ params }: { params: Record<string, string> }
     });
   const list = instances.data?.list ?? [];
   const clusters = [...new Set(list.map((i) => i.clusterName))];
+  const anyChecks = list.some((i) => consulChecks(i.metadata));
   return (
     <section>
       <div class="toolbar">
@@ -192,6 +213,7 @@ export function ServiceDetailPage({ params }: { params: Record<string, string> }
                 <th>{t("enabled")}</th>
                 <th>{t("ephemeral")}</th>
                 <th>{t("metadata")}</th>
+                {anyChecks && <th>{t("checks")}</th>}
                 <th>{t("actions")}</th>
               </tr>
             </thead>
@@ -206,7 +228,16 @@ export function ServiceDetailPage({ params }: { params: Record<string, string> }
                     <td class={i.healthy ? "ok" : "warn"}>{i.healthy ? t("yes") : t("no")}</td>
                     <td>{i.enabled ? t("yes") : t("no")}</td>
                     <td>{i.ephemeral ? t("yes") : t("no")}</td>
-                    <td class="mono small">{metadataText(i.metadata)}</td>
+                    <td class="mono small">{metadataText(withoutChecks(i.metadata))}</td>
+                    {anyChecks && (
+                      <td class="small">
+                        {(consulChecks(i.metadata) ?? []).map((c) => (
+                          <div key={c.id}>
+                            <span class={c.status === "passing" ? "ok" : "warn"}>●</span> {c.name || c.id}: {c.status}
+                          </div>
+                        ))}
+                      </td>
+                    )}
                     <td class="actions">
                       <button class="link" onClick={() => setEditing(i)}>
                         {t("edit")}
