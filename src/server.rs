@@ -200,11 +200,16 @@ async fn serve(
     } else {
         None
     };
+    let console = core.console.clone();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // The console's event streams never end by themselves.
+        console.stop();
+    })
     .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server stopped with an error");

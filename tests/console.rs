@@ -972,3 +972,21 @@ async fn grpc_listeners_and_subscribers_are_seen_from_another_node() {
     )
     .await;
 }
+
+/// A browser's open event stream ends when the node stops, instead of holding up its graceful
+/// shutdown for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_event_stream_does_not_hold_up_a_stop() {
+    let nats = NatsServer::start();
+    let mut n = Nacre::external(&nats).await;
+    let (_, feed) = Feed::open(n.url("/nacre/v1/events/stream"), None, None).await;
+    let mut feed = feed.unwrap();
+    let started = Instant::now();
+    tokio::task::block_in_place(|| n.stop());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(feed.next(Duration::from_secs(2)).await.is_none());
+}

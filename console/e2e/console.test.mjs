@@ -124,6 +124,42 @@ describe("configuration", () => {
   });
 });
 
+describe("configuration across namespaces", () => {
+  test("configs cloned to another namespace, exported as a ZIP and imported back", async () => {
+    assert.equal((await post(n, "/nacos/v1/console/namespaces", { customNamespaceId: "staging", namespaceName: "Staging" })).body, "true");
+    await reload("/configs");
+    await p.locator("input[name=dataId]").fill("orders");
+    const table = p.getByRole("table", { name: "Configuration" });
+    await waitFor("two orders configs", async () => (await table.locator("tbody tr").count()) === 2);
+    await p.getByRole("checkbox", { name: "Select all" }).check();
+    await p.getByRole("button", { name: "Clone to namespace…" }).click();
+    const dialog = p.getByRole("dialog", { name: "Clone to namespace…" });
+    await dialog.locator("select").selectOption("staging");
+    await dialog.getByRole("button", { name: "Clone", exact: true }).click();
+    await dialog.getByText("SHOP/orders-db.properties: cloned").waitFor();
+    assert.deepEqual(await config("orders-db.properties", "SHOP", "staging"), { status: 200, body: "owner=orders-db" });
+    await dialog.getByRole("button", { name: "Close" }).click();
+
+    const [download] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Export 2 selected" }).click()]);
+    const zip = join(outDir, "configs.zip");
+    await download.saveAs(zip);
+    assert.equal(readFileSync(zip).subarray(0, 2).toString(), "PK");
+    await post(n, "/nacos/v1/cs/configs", { dataId: "orders-db.properties", group: "SHOP", content: "changed" });
+    await p.getByRole("button", { name: "Import" }).click();
+    const importing = p.getByRole("dialog", { name: "Import" });
+    await importing.locator("input[type=file]").setInputFiles(zip);
+    await importing.getByText("Overwrite", { exact: true }).click();
+    await importing.getByRole("button", { name: "Import" }).click();
+    await importing.getByRole("status").filter({ hasText: "Imported 2, skipped 0, failed 0" }).waitFor();
+    assert.equal((await config("orders-db.properties", "SHOP")).body, "owner=orders-db");
+    await importing.getByRole("button", { name: "Close" }).click();
+
+    await open("/configs/listeners?ns=public&group=SHOP&dataId=orders-db.properties");
+    await p.getByText("Nobody listens to this config now.").waitFor();
+    await shot(p, "config-listeners");
+  });
+});
+
 describe("services", () => {
   test("an instance taken offline disappears from a healthy-only list", async () => {
     for (const ip of ["10.0.0.1", "10.0.0.2"]) {

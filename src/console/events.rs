@@ -360,10 +360,12 @@ async fn follow(
     mut last: u64,
     tx: mpsc::Sender<Result<SseEvent, Infallible>>,
 ) {
+    let mut stopping = core.console.stopping();
     loop {
         let applied = tokio::select! {
             received = feed.recv() => received,
             () = tx.closed() => return,
+            _ = stopping.wait_for(|s| *s) => return,
         };
         match applied {
             Ok(applied) => {

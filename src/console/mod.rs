@@ -95,6 +95,9 @@ pub struct Hub {
     /// Nodes that answered a question lately: a question waits for them too, so a node that
     /// NATS presence does not list yet (or any more) is not skipped.
     peers: Mutex<HashMap<String, std::time::Instant>>,
+    /// Set when the node stops: open event streams end, so a graceful shutdown does not wait
+    /// for browsers to close them.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +146,15 @@ impl Hub {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
         lock(&self.http_listeners).insert(id, HttpListener { ip, keys });
         Listening { hub: self, id }
+    }
+
+    /// Ends every open event stream (the node is stopping).
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Records the last backup, for the cluster page (`{time, ...}` as the backup tells it).

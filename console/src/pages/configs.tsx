@@ -274,9 +274,8 @@ function ImportDialog({ ns, onClose }: { ns: string; onClose: () => void }) {
       if (!file) return;
       const form = new FormData();
       form.set("file", file);
-      form.set("namespaceId", ns);
-      form.set("policy", policy);
-      setResult(data(await send("POST", "/nacos/v3/console/cs/config/import", { body: form })));
+      // The namespace and policy are query parameters, as the Nacos console sends them.
+      setResult(data(await send("POST", "/nacos/v3/console/cs/config/import", { body: form, query: { namespaceId: ns, policy } })));
     });
   return (
     <Modal title={t("import")} onClose={onClose}>
