@@ -1,6 +1,7 @@
 # Nacre — two commands on a fresh machine:
 #   make run    installs a nats-server if none is on PATH, builds, starts Nacre standalone on 127.0.0.1:8848
-#   make test   the same install, then every test (against the pinned newest nats-server and the 2.10 floor)
+#   make test   the same install, then every test (against the pinned newest nats-server and the 2.10 floor),
+#               and the web console's unit and browser tests
 
 NATS_VERSION       := $(shell cat NATS_VERSION)
 NATS_FLOOR_VERSION := 2.10.26
@@ -8,6 +9,7 @@ TOOLS              := $(CURDIR)/.tools
 NATS_BIN           := $(TOOLS)/nats-server-$(NATS_VERSION)/nats-server
 NATS_FLOOR_BIN     := $(TOOLS)/nats-server-$(NATS_FLOOR_VERSION)/nats-server
 CARGO              ?= cargo
+CONSOLE            := $(CURDIR)/console
 
 VENV               := $(CURDIR)/.venv
 CLIENTS            := tests/clients/requirements.txt
@@ -29,7 +31,8 @@ TEST_ENV = NACRE_TEST_PYTHON=$(VENV)/bin/python NACRE_TEST_NATS_CLI=$(NATS_CLI) 
            NACRE_TEST_GO_CLIENTS=$(GO_CLIENTS) NACRE_TEST_JAVA_CLIENTS=$(JAVA_CLIENTS)
 
 .PHONY: run test nats-server nats-server-floor nats-cli clients python-clients go-clients \
-        java-clients node-clients build release lint bench soak clean
+        java-clients node-clients build release lint bench soak clean \
+        console console-deps console-fresh console-test chromium
 
 # The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
 RUN_NATS := $(shell command -v nats-server 2>/dev/null)
@@ -38,7 +41,7 @@ RUN_NATS := $(NATS_BIN)
 RUN_NATS_DEP := nats-server
 endif
 
-run: $(RUN_NATS_DEP)
+run: console-fresh $(RUN_NATS_DEP)
 	$(CARGO) build --release
 	NACRE_NATS_STANDALONE_BINARY=$(RUN_NATS) ./target/release/nacre serve
 
@@ -76,6 +79,33 @@ $(NATS_CLI_BIN):
 $(NATS_CLI): $(NATS_CLI_BIN)
 	mkdir -p $(@D) && ln -sf $< $@
 
+# The web console. Its build, console/dist, is committed and embedded by `cargo build`, so
+# building Nacre needs no Node.js; these targets rebuild it from console/ (npm ci, Vite).
+console-deps: $(CONSOLE)/node_modules/.package-lock.json
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+
+console: console-deps
+	cd $(CONSOLE) && npm run build
+
+# Rebuilds console/dist when its sources changed since it was built (when Node.js is here).
+console-fresh:
+	@if command -v node >/dev/null 2>&1 && ! node $(CONSOLE)/scripts/stamp.mjs --check; then $(MAKE) console; fi
+
+# Debian's Chromium for the browser tests, and a CJK font for the Chinese pages' screenshots.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei)
+
+# The console's type check, unit tests (vitest) and browser tests (real Chromium against a real
+# standalone Nacre; screenshots in console/test-results/). A stale console/dist fails the Rust
+# test console::assets::the_embedded_console_is_built_from_the_current_sources.
+console-test: console-deps chromium nats-server
+	$(CARGO) build
+	cd $(CONSOLE) && npm run check && npx vitest run
+	cd $(CONSOLE) && NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) node --test --test-concurrency=1 e2e/
+
 nats-server: $(NATS_BIN)
 nats-server-floor: $(NATS_FLOOR_BIN)
 
@@ -94,6 +124,7 @@ lint:
 test: nats-server nats-server-floor clients lint
 	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --all-targets
 	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(TEST_ENV) $(CARGO) test --test '*'
+	$(MAKE) console-test
 
 # The soak test (an hour by default; NACRE_SOAK_SECONDS and NACRE_SOAK_RESTART_EVERY change it):
 # mixed valid and hostile traffic, a 3-node NATS cluster, two Nacre nodes, one restarted every
@@ -107,4 +138,5 @@ bench: nats-server
 
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS) $(VENV) $(NODE_CLIENTS)/node_modules $(JAVA_CLIENTS)/target $(JAVA_CLIENTS)/*/target
+	rm -rf $(TOOLS) $(VENV) $(NODE_CLIENTS)/node_modules $(JAVA_CLIENTS)/target $(JAVA_CLIENTS)/*/target \
+	  $(CONSOLE)/node_modules

@@ -6,6 +6,7 @@ pub mod backbone;
 pub mod bench;
 pub mod cli;
 pub mod client_addr;
+pub mod console;
 pub mod consul;
 pub mod core;
 pub mod deploy_check;

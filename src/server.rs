@@ -90,6 +90,14 @@ async fn serve(
     core.atomic_batches = backbone.atomic_batches;
     core.access = Arc::new(crate::access::Access::new(&settings.auth));
     core.readiness = readiness;
+    core.console.setup(crate::console::Setup {
+        node: node.to_owned(),
+        js: backbone.js.clone(),
+        stream_name: backbone.stream_name.clone(),
+        replicas: settings.nats.replicas,
+        tracing: settings.otel.enabled,
+    });
+    let console_peers = tokio::spawn(crate::console::peers::serve(core.clone()));
     let beats = tokio::spawn(core.clone().follow_beats());
     let renewals = tokio::spawn(core.clone().follow_renewals());
     let grace = tokio::spawn(core.clone().grace_on_reconnect(connection.connects.clone()));
@@ -188,6 +196,7 @@ async fn serve(
         tracing::info!("serving the Nacos gRPC SDK protocol on {addr}");
         let mut stopped = consul_stopped.clone();
         let grpc = crate::grpc::Grpc::new(core.clone());
+        core.console.attach_grpc(grpc.connections.clone());
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -214,6 +223,8 @@ async fn serve(
             trusted,
             crate::client_addr::record,
         ));
+        core.console
+            .attach_consul(settings.server.consul_port, router.clone());
         let mut stopped = consul_stopped;
         let probes = tokio::spawn(crate::consul::probes::run(core.clone(), node.to_owned()));
         Some(tokio::spawn(async move {
@@ -226,6 +237,12 @@ async fn serve(
     } else {
         None
     };
+    let console = core.console.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // The console's event streams never end by themselves.
+        console.stop();
+    };
     crate::http_serve::serve(listener, app, timeouts, shutdown).await;
     let _ = consul_stop.send(true);
     if let Some(consul) = consul {
@@ -233,7 +250,14 @@ async fn serve(
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), grpc).await;
     for task in [
-        beats, renewals, grace, checker, high_water, presence, backups,
+        beats,
+        renewals,
+        grace,
+        checker,
+        high_water,
+        presence,
+        backups,
+        console_peers,
     ] {
         task.abort();
     }

@@ -266,7 +266,7 @@ impl Core {
 
 /// `*` matches any run of characters; everything else matches itself. A pattern without `*` is
 /// a substring match, as Nacos' console search behaves.
-fn glob(pattern: &str, value: &str) -> bool {
+pub(crate) fn glob(pattern: &str, value: &str) -> bool {
     if !pattern.contains('*') {
         return value.contains(pattern);
     }

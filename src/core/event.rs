@@ -140,6 +140,42 @@ pub enum Event {
 }
 
 impl Event {
+    /// The CloudEvents `type` (the serde tag), without serializing the event.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::ConfigPublished(_) => "nacre.config.published.v1",
+            Event::ConfigDeleted(_) => "nacre.config.deleted.v1",
+            Event::NamespaceCreated(_) => "nacre.namespace.created.v1",
+            Event::NamespaceUpdated(_) => "nacre.namespace.updated.v1",
+            Event::NamespaceDeleted(_) => "nacre.namespace.deleted.v1",
+            Event::ServiceCreated(_) => "nacre.service.created.v1",
+            Event::ServiceUpdated(_) => "nacre.service.updated.v1",
+            Event::ServiceDeleted(_) => "nacre.service.deleted.v1",
+            Event::InstanceRegistered(_) => "nacre.instance.registered.v1",
+            Event::InstanceUpdated(_) => "nacre.instance.updated.v1",
+            Event::InstanceDeregistered(_) => "nacre.instance.deregistered.v1",
+            Event::PackageUploaded(_) => "nacre.package.uploaded.v1",
+            Event::PackageDeleted(_) => "nacre.package.deleted.v1",
+            Event::KvSet(_) => "nacre.kv.set.v1",
+            Event::KvDeleted(_) => "nacre.kv.deleted.v1",
+            Event::KvTxn(_) => "nacre.kv.txn.v1",
+            Event::SessionCreated(_) => "nacre.session.created.v1",
+            Event::SessionDestroyed(_) => "nacre.session.destroyed.v1",
+            Event::UserSaved(_) => "nacre.user.saved.v1",
+            Event::UserDeleted(_) => "nacre.user.deleted.v1",
+            Event::RoleBound(_) => "nacre.role.bound.v1",
+            Event::RoleUnbound(_) => "nacre.role.unbound.v1",
+            Event::PermissionGranted(_) => "nacre.permission.granted.v1",
+            Event::PermissionRevoked(_) => "nacre.permission.revoked.v1",
+            Event::AclPolicySaved(_) => "nacre.acl.policy.saved.v1",
+            Event::AclPolicyDeleted(_) => "nacre.acl.policy.deleted.v1",
+            Event::AclTokenSaved(_) => "nacre.acl.token.saved.v1",
+            Event::AclTokenDeleted(_) => "nacre.acl.token.deleted.v1",
+            Event::ClusterGenesis(_) => "nacre.cluster.genesis.v1",
+            Event::InstanceHealth(_) => "nacre.instance.health.v1",
+        }
+    }
+
     /// The NATS subject this event is published on; one subject per entity, so
     /// `Nats-Expected-Last-Subject-Sequence` is a per-entity compare-and-set.
     pub fn subject(&self) -> String {
@@ -538,6 +574,24 @@ mod tests {
         assert_eq!(json["nacreschema"], SCHEMA_VERSION);
         let back: Envelope = serde_json::from_value(json).unwrap();
         assert_eq!(back, env);
+    }
+
+    #[test]
+    fn type_name_is_the_serialized_type() {
+        let events = [
+            Event::NamespaceDeleted(NamespaceRef {
+                namespace: "dev".into(),
+            }),
+            Event::KvDeleted(KvRef { key: "k".into() }),
+            Event::AclPolicyDeleted(AclRef { id: "p".into() }),
+            Event::ClusterGenesis(ClusterGenesis {
+                cluster_id: "c".into(),
+            }),
+        ];
+        for event in events {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["type"], event.type_name());
+        }
     }
 
     #[test]

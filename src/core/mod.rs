@@ -62,6 +62,8 @@ pub struct Core {
     pub access: Arc<crate::access::Access>,
     /// What keeps this node from being ready, as the parts that know report it.
     pub readiness: Arc<readiness::Readiness>,
+    /// What the web console gathers from the adapters (listeners, gRPC connections, settings).
+    pub console: Arc<crate::console::Hub>,
 }
 
 /// What the core takes from the settings.
@@ -147,6 +149,7 @@ impl Core {
             atomic_batches: false,
             access: Arc::default(),
             readiness: Arc::default(),
+            console: Arc::default(),
         }
     }
 

@@ -30,6 +30,19 @@ pub struct Applied {
     pub change: Change,
     /// The W3C traceparent the event was appended with: what it causes continues that trace.
     pub trace: Option<Arc<str>>,
+    /// The event's type, time and actor (no payload: the feed stays light).
+    pub meta: EventMeta,
+}
+
+/// What the change feed tells of an event besides what it changed (the console's live feed).
+#[derive(Debug, Clone)]
+pub struct EventMeta {
+    /// The CloudEvents `type`.
+    pub event_type: &'static str,
+    /// Epoch milliseconds.
+    pub time: i64,
+    /// `nacreactor`: who made the change (`user@ip`).
+    pub actor: Arc<str>,
 }
 
 /// Why the model stopped applying events.
@@ -119,7 +132,17 @@ impl Model {
             let _ = tx.send(());
         }
         if let Some(change) = change {
-            let _ = self.changes.send(Arc::new(Applied { seq, change, trace }));
+            let meta = EventMeta {
+                event_type: envelope.body.type_name(),
+                time: envelope.time_millis(),
+                actor: Arc::from(envelope.nacreactor.as_str()),
+            };
+            let _ = self.changes.send(Arc::new(Applied {
+                seq,
+                change,
+                trace,
+                meta,
+            }));
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Style {
     V2,
     /// Naming v1: the bare message as text.
     Text,
+    /// Nacre's own API (`/nacre/v1/…`): `{"error": message}`.
+    Nacre,
 }
 
 /// An HTTP failure, rendered in the style of the route that produced it.
@@ -116,6 +118,7 @@ impl IntoResponse for ApiError {
                 axum::Json(json!({"code": self.code, "message": code_text(self.code), "data": self.message})),
             )
                 .into_response(),
+            Style::Nacre => (self.status, axum::Json(json!({"error": self.message}))).into_response(),
         }
     }
 }

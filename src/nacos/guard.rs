@@ -64,11 +64,17 @@ pub enum Rule {
     Service,
     /// The services of one namespace, answered filtered: `Checked<ServiceScope>`.
     Services,
+    /// One config or one service, as `kind=config|service` says (the console's timeline): read.
+    /// `Checked<Entity>`.
+    Timeline,
     /// Namespaces: reads answer what the caller's grants reach (`Checked<NamespaceRead>`);
     /// writes are for admins.
     Namespaces,
     /// Packages: signed-in users read, admins write. Bodies stream to the handler untouched.
     Packages,
+    /// Anyone here: the API behind decides by its own access control (the Consul API on the
+    /// console's origin, under Consul's ACLs). The request passes untouched.
+    Delegated,
 }
 
 /// What a history route asks for.
@@ -86,7 +92,7 @@ impl Rule {
     /// Whether the guard reads a form body into the parameters. The JSON import and packages
     /// keep their bodies for their handlers.
     fn reads_form(self) -> bool {
-        !matches!(self, Rule::KvImport | Rule::Packages)
+        !matches!(self, Rule::KvImport | Rule::Packages | Rule::Delegated)
     }
 }
 
@@ -139,13 +145,16 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    /// The error rendering of the route: v2/v3 envelopes, v1 naming's bare text, else v1's.
+    /// The error rendering of the route: v2/v3 envelopes, v1 naming's bare text, Nacre's own
+    /// JSON, else v1's.
     fn style(&self) -> Style {
         let p = self.path;
         if p.starts_with("/nacos/v2/") || p.starts_with("/nacos/v3/") || p.starts_with("/v1/") {
             Style::V2
         } else if p.starts_with("/nacos/v1/ns/") {
             Style::Text
+        } else if p.starts_with("/nacre/") {
+            Style::Nacre
         } else {
             Style::V1
         }
@@ -272,6 +281,13 @@ pub enum HistoryTarget {
 pub struct ServiceScope {
     pub namespace: String,
     pub group: Option<String>,
+}
+
+/// One config or one service.
+#[derive(Debug, Clone)]
+pub enum Entity {
+    Config(ConfigKey),
+    Service(ServiceKey),
 }
 
 #[derive(Debug, Clone)]
@@ -425,7 +441,7 @@ async fn admit(route: &Guarded, request: Request) -> Result<Request, Refusal> {
 
     let core = &route.state.core;
     let access = &core.access;
-    let user = if access.enabled && route.rule != Rule::Open {
+    let user = if access.enabled && !matches!(route.rule, Rule::Open | Rule::Delegated) {
         let token = token_of(&parts.headers, &params);
         Some(access.authenticate(&core.model.read().auth, token)?)
     } else {
@@ -517,7 +533,7 @@ async fn parse(
 ) -> Result<(Vec<Need>, Option<Insert>, Body), Refusal> {
     let style = input.style;
     let (needs, checked) = match input.route.rule {
-        Rule::Open => (vec![], None),
+        Rule::Open | Rule::Delegated => (vec![], None),
         Rule::SignedIn => (vec![Need::Authenticated], None),
         Rule::Admin => (vec![Need::Admin], None),
         Rule::OwnPassword => (
@@ -586,6 +602,27 @@ async fn parse(
             let (namespace, group) = target::service_scope(params).map_err(input.target())?;
             let need = Need::Enter(namespace.clone());
             (vec![need], hand(ServiceScope { namespace, group }))
+        }
+        Rule::Timeline => {
+            let (resource, change) = match params.str("kind") {
+                "config" => {
+                    let key = target::config_key(params, input.route.group_name())
+                        .map_err(input.target())?;
+                    (Resource::of_config(&key), Entity::Config(key))
+                }
+                "service" => {
+                    let key = target::service_key(params).map_err(input.target())?;
+                    (Resource::of_service(&key), Entity::Service(key))
+                }
+                other => {
+                    return Err(ApiError::invalid(
+                        style,
+                        format!("kind must be config or service, not {other:?}"),
+                    )
+                    .into());
+                }
+            };
+            (vec![Need::Resource(resource, Action::Read)], hand(change))
         }
     };
     if checked.is_some() {

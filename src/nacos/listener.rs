@@ -174,6 +174,14 @@ pub async fn listen(
     let _waiting = Waiting::new(&app.core.metrics);
     let wait = hold_for(timeout);
     let watched: HashSet<ConfigKey> = probes.iter().map(|p| p.key.clone()).collect();
+    // Visible to the console (who listens to a config) while it waits.
+    let _listening = app.core.console.http_listening(
+        p.actor().ip,
+        probes
+            .iter()
+            .map(|p| (p.key.clone(), p.md5.clone()))
+            .collect(),
+    );
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {

@@ -61,7 +61,7 @@ pub fn routes() -> Vec<Route<AppState>> {
             .post(auth::grant)
             .delete(auth::revoke)
     };
-    vec![
+    let mut all = vec![
         // access control
         route("/nacos/v1/auth/login", Open, post(auth::login)),
         route("/nacos/v1/auth/users/login", Open, post(auth::login)),
@@ -375,7 +375,9 @@ pub fn routes() -> Vec<Route<AppState>> {
             SignedIn,
             get(observe::cluster_nodes_v2),
         ),
-    ]
+    ];
+    all.extend(crate::console::routes());
+    all
 }
 
 pub fn router(core: std::sync::Arc<Core>, max_body_bytes: usize) -> Router {
@@ -388,9 +390,9 @@ pub fn router(core: std::sync::Arc<Core>, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AppState {
+            udp_push: core.console.udp_push(),
             core,
             list_cache: Default::default(),
-            udp_push: Default::default(),
         })
 }
 

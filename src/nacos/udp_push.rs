@@ -151,6 +151,17 @@ impl UdpPush {
         }
     }
 
+    /// The addresses subscribed to a service now (the console's subscriber list).
+    pub fn subscribers_of(&self, service: &ServiceKey) -> Vec<SocketAddr> {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.get(service).map_or_else(Vec::new, |s| {
+            s.iter()
+                .filter(|(_, (_, seen))| seen.elapsed() < SUBSCRIBER_TTL)
+                .map(|(to, _)| *to)
+                .collect()
+        })
+    }
+
     fn services(&self) -> Vec<ServiceKey> {
         let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subscribers.keys().cloned().collect()
