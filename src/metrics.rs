@@ -56,6 +56,8 @@ pub struct Metrics {
     pub backup_last_success: Gauge,
     pub backup_size: Gauge,
     pub backup_failures: Counter,
+    pub view_write_failures: Counter,
+    pub views_set_aside: Gauge,
     /// The stream's last sequence as last polled (for the lag).
     pub stream_last_seq: AtomicU64,
 }
@@ -101,6 +103,8 @@ impl Metrics {
             backup_last_success: Gauge::default(),
             backup_size: Gauge::default(),
             backup_failures: Counter::default(),
+            view_write_failures: Counter::default(),
+            views_set_aside: Gauge::default(),
             stream_last_seq: AtomicU64::new(0),
         };
         registry.register(
@@ -205,6 +209,16 @@ impl Metrics {
             "backup_failures",
             "Scheduled backups that failed",
             m.backup_failures.clone(),
+        );
+        registry.register(
+            "view_write_failures",
+            "View entry writes that failed (each is retried with backoff)",
+            m.view_write_failures.clone(),
+        );
+        registry.register(
+            "views_set_aside",
+            "View entries waiting to be written again",
+            m.views_set_aside.clone(),
         );
         Self { registry, ..m }
     }

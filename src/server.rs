@@ -74,12 +74,6 @@ async fn serve(
         connection.connects.clone(),
     ));
     let readiness = Arc::new(crate::core::readiness::Readiness::default());
-    let projector = tokio::spawn(projector::run(
-        backbone.clone(),
-        model.clone(),
-        node.to_owned(),
-        readiness.clone(),
-    ));
     let mut core = Core::new(
         model,
         backbone.js.clone(),
@@ -89,7 +83,14 @@ async fn serve(
     core.packages = Some(backbone.packages.clone());
     core.atomic_batches = backbone.atomic_batches;
     core.access = Arc::new(crate::access::Access::new(&settings.auth));
-    core.readiness = readiness;
+    core.readiness = readiness.clone();
+    let projector = tokio::spawn(projector::run(
+        backbone.clone(),
+        core.model.clone(),
+        node.to_owned(),
+        readiness,
+        core.metrics.clone(),
+    ));
     core.console.setup(crate::console::Setup {
         node: node.to_owned(),
         js: backbone.js.clone(),

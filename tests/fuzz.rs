@@ -2,6 +2,10 @@
 //! `make test` (proptest; failing inputs are kept in `proptest-regressions/fuzz.txt` and
 //! replayed first on every later run). Each parser must never panic, whatever it is given, and
 //! the name encoding must round-trip. `NACRE_FUZZ_CASES` raises the number of cases.
+//!
+//! `tests/fuzz-corpus/<target>/` keeps inputs worth replaying as they are (the hostile inputs
+//! found by the bad-input campaigns, and ones no generator is likely to reach: deep nesting,
+//! path traversal, truncated archives); every run feeds each file to its target's parsers.
 
 use std::collections::BTreeMap;
 
@@ -113,6 +117,79 @@ proptest! {
         let _ = nacre::nacos::transfer::read_zip(&raw, "public");
         let zip = zip_of(&files);
         let _ = nacre::nacos::transfer::read_zip(&zip, "public");
+    }
+}
+
+/// Every file of one corpus target.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    files
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_corpus_is_answered_without_panicking() {
+    for (_, name) in corpus("names") {
+        let name = text(&name);
+        let encoded = nacre::core::names::encode(&name);
+        assert_eq!(nacre::core::names::decode(&encoded).unwrap(), name);
+        assert_eq!(nacre::core::names::encoded_len(&name), encoded.len());
+    }
+    for (_, raw) in corpus("forms") {
+        let _ = nacre::nacos::params::form_urlencoded(&raw);
+    }
+    for (_, raw) in corpus("targets") {
+        let fields = Pairs(
+            text(&raw)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        let _ = nacre::nacos::target::config_key(&fields, "group");
+        let _ = nacre::nacos::target::service_key(&fields);
+    }
+    for (_, raw) in corpus("listening") {
+        let _ = nacre::nacos::listener::parse(&text(&raw));
+    }
+    for (_, raw) in corpus("txn") {
+        let _ = nacre::consul::txn::parse(&raw);
+    }
+    for (_, raw) in corpus("acl") {
+        let _ = nacre::core::acl::rules::Rules::parse(&text(&raw));
+    }
+    for (_, raw) in corpus("grpc") {
+        let payload = nacre::grpc::proto::Payload {
+            metadata: None,
+            body: Some(prost_types::Any {
+                type_url: String::new(),
+                value: raw,
+            }),
+        };
+        if let Ok(body) = nacre::grpc::wire::Body::parse(&payload) {
+            let _ = nacre::nacos::target::config_key(&body, "group");
+            let _ = nacre::nacos::target::service_key(&body);
+            let _ = body.list("configListenContexts");
+            let _ = body.strings("metadata");
+        }
+    }
+    for (_, raw) in corpus("zip") {
+        let _ = nacre::nacos::transfer::read_zip(&raw, "public");
     }
 }
 

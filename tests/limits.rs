@@ -393,3 +393,88 @@ async fn a_service_of_twenty_thousand_instances_projects_and_verifies_clean() {
 }
 
 use futures::StreamExt;
+
+/// A view entry NATS refuses (here: a bucket whose message size limit an operator lowered) is
+/// set aside, counted and retried with backoff; every other key is still written; readiness
+/// turns red naming the entry while it waits, and green once it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_entry_nats_refuses_is_set_aside_while_the_others_are_written() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let publish = |data_id: &'static str, content: String| {
+        let request = http().post(n.url("/nacos/v1/cs/configs")).form(&[
+            ("dataId", data_id),
+            ("group", "G"),
+            ("content", &content),
+        ]);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.text().await.unwrap(), "true", "{data_id}");
+        }
+    };
+    let js = async_nats::jetstream::new(nats.client().await);
+    let mut bucket = js.get_stream("KV_nacre-configs").await.unwrap();
+    let mut limited = bucket.info().await.unwrap().config.clone();
+    limited.max_message_size = 2048;
+    js.update_stream(&limited).await.unwrap();
+
+    publish("big", "b".repeat(4000)).await;
+    publish("small", "s".to_owned()).await;
+    let view = js.get_key_value("nacre-configs").await.unwrap();
+    let key = |data_id: &str| {
+        nacre::core::projector::views::config_key(&nacre::core::state::ConfigKey::new(
+            "public", "G", data_id,
+        ))
+    };
+    eventually("the small config's view is written", || {
+        let (view, key) = (view.clone(), key("small"));
+        async move { view.get(key).await.unwrap().is_some() }
+    })
+    .await;
+    eventually_for(
+        "readiness names the entry set aside",
+        Duration::from_secs(30),
+        || {
+            let request = http().get(n.url("/health/ready"));
+            async move {
+                let r = request.send().await.unwrap();
+                r.status() != 200 && r.text().await.unwrap().contains("public.G.big")
+            }
+        },
+    )
+    .await;
+    let metrics = http()
+        .get(n.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("nacre_views_set_aside 1"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("nacre_view_write_failures_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(view.get(key("big")).await.unwrap().is_none());
+
+    // The operator lifts the limit: the retry writes it and readiness recovers.
+    limited.max_message_size = -1;
+    js.update_stream(&limited).await.unwrap();
+    eventually_for(
+        "the set-aside entry is written on a retry",
+        Duration::from_secs(90),
+        || {
+            let (view, key) = (view.clone(), key("big"));
+            async move { view.get(key).await.unwrap().is_some() }
+        },
+    )
+    .await;
+    eventually("readiness is green again", || {
+        let request = http().get(n.url("/health/ready"));
+        async move { request.send().await.unwrap().status() == 200 }
+    })
+    .await;
+}

@@ -269,7 +269,7 @@ impl Query {
                 let d = humantime::parse_duration(v).map_err(|_| {
                     ConsulError(StatusCode::BAD_REQUEST, "Invalid wait time".into())
                 })?;
-                Ok(d.min(Duration::from_secs(600)))
+                Ok(d.min(crate::core::limits::BLOCKING_WAIT_MAX))
             }
         }
     }

@@ -7,6 +7,7 @@
 //! no protocol does (encoded name lengths, record sizes).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::CoreError;
 use super::names;
@@ -48,6 +49,12 @@ pub const TXN_OPS: usize = 128;
 pub const LISTEN_KEYS: usize = 10_000;
 /// Instances in one gRPC `BatchInstanceRequest`.
 pub const BATCH_INSTANCES: usize = 1_000;
+
+/// The longest an HTTP long poll is held, whatever `Long-Pulling-Timeout` asks (clients send
+/// 30 s).
+pub const LONG_POLL_MAX: Duration = Duration::from_secs(120);
+/// The longest a Consul blocking query waits, whatever `?wait=` asks (Consul's own cap).
+pub const BLOCKING_WAIT_MAX: Duration = Duration::from_secs(600);
 
 /// Bounds on what one import inflates and writes.
 #[derive(Debug, Clone, Copy)]
@@ -174,5 +181,54 @@ mod tests {
         assert!(consul_meta(&many).is_err());
         let value: BTreeMap<String, String> = [("k".to_owned(), "v".repeat(513))].into();
         assert!(consul_meta(&value).is_err());
+    }
+
+    #[test]
+    fn the_documented_limits_are_the_enforced_ones() {
+        let enforced: Vec<(&str, u64)> = vec![
+            ("MAX_NAME_TOKEN_BYTES", MAX_NAME_TOKEN_BYTES as u64),
+            ("MAX_SUBJECT_BYTES", MAX_SUBJECT_BYTES as u64),
+            ("MAX_RECORD_BYTES", MAX_RECORD_BYTES as u64),
+            ("MAX_CONFIG_CONTENT_BYTES", MAX_CONFIG_CONTENT_BYTES as u64),
+            ("APP_NAME_CHARS", APP_NAME_CHARS as u64),
+            ("DESC_CHARS", DESC_CHARS as u64),
+            ("CONFIG_TYPE_CHARS", CONFIG_TYPE_CHARS as u64),
+            ("CONFIG_TAGS_CHARS", CONFIG_TAGS_CHARS as u64),
+            ("ENCRYPTED_DATA_KEY_CHARS", ENCRYPTED_DATA_KEY_CHARS as u64),
+            ("NACOS_METADATA_CHARS", NACOS_METADATA_CHARS as u64),
+            ("CONSUL_META_PAIRS", CONSUL_META_PAIRS as u64),
+            ("CONSUL_META_KEY_CHARS", CONSUL_META_KEY_CHARS as u64),
+            ("CONSUL_META_VALUE_CHARS", CONSUL_META_VALUE_CHARS as u64),
+            ("INSTANCE_RECORD_BYTES", INSTANCE_RECORD_BYTES as u64),
+            ("KV_VALUE_BYTES", KV_VALUE_BYTES as u64),
+            ("TXN_OPS", TXN_OPS as u64),
+            ("LISTEN_KEYS", LISTEN_KEYS as u64),
+            ("BATCH_INSTANCES", BATCH_INSTANCES as u64),
+            ("LONG_POLL_MAX", LONG_POLL_MAX.as_secs()),
+            ("BLOCKING_WAIT_MAX", BLOCKING_WAIT_MAX.as_secs()),
+            ("IMPORT.max_entries", IMPORT.max_entries as u64),
+            ("IMPORT.max_entry_bytes", IMPORT.max_entry_bytes),
+            ("IMPORT.max_total_bytes", IMPORT.max_total_bytes),
+        ];
+        // Rows of docs/limits.md's table of constants: | `NAME` | value | unit | what |
+        // (the settings' rows name lowercase paths).
+        let documented: Vec<(String, u64)> = include_str!("../../docs/limits.md")
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    return None;
+                }
+                let value = cells.get(2)?.parse().ok()?;
+                Some((name.to_owned(), value))
+            })
+            .collect();
+        let documented: Vec<(&str, u64)> =
+            documented.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        assert_eq!(
+            documented, enforced,
+            "docs/limits.md and core::limits differ"
+        );
     }
 }

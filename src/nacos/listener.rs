@@ -23,8 +23,7 @@ const WORD_SEPARATOR: char = '\u{2}';
 const LINE_SEPARATOR: char = '\u{1}';
 const MIN_TIMEOUT_MS: u64 = 10_000;
 const TIMEOUT_SLACK_MS: u64 = 500;
-/// The longest a request is held, whatever `Long-Pulling-Timeout` asks (clients send 30 s).
-pub const MAX_TIMEOUT_MS: u64 = 120_000;
+const MAX_TIMEOUT_MS: u64 = crate::core::limits::LONG_POLL_MAX.as_millis() as u64;
 
 /// One line of `Listening-Configs`.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,6 +31,7 @@ use super::readiness::Readiness;
 use super::registry::ServiceKey;
 use super::state::{Change, State};
 use crate::backbone::{Backbone, LEASE_TTL};
+use crate::metrics::Metrics;
 use views::Write;
 use writer::Writer;
 
@@ -126,7 +127,13 @@ pub async fn read_bucket(store: &kv::Store) -> Result<HashMap<String, (Bytes, u6
 
 /// The node's projector task: waits for the lease, then keeps the views equal to the model.
 /// Trouble it cannot work around turns the node's readiness red (see [`Health`]).
-pub async fn run(backbone: Backbone, model: Arc<Model>, node: String, readiness: Arc<Readiness>) {
+pub async fn run(
+    backbone: Backbone,
+    model: Arc<Model>,
+    node: String,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+) {
     // Take the lease only once this node's model can say what the views must hold.
     model.wait_live().await;
     let mut health = Health::new(readiness);
@@ -143,7 +150,10 @@ pub async fn run(backbone: Backbone, model: Arc<Model>, node: String, readiness:
                 // lease hands the work to another node.
                 loop {
                     let started = Instant::now();
-                    match project(&backbone, &model, &node, &mut lease, &mut health).await {
+                    let mut writer = Writer::new(&backbone, metrics.clone());
+                    let projected =
+                        project(&mut writer, &model, &node, &mut lease, &mut health).await;
+                    match projected {
                         Ok(never) => match never {},
                         Err(Stop::LeaseLost(e)) => {
                             health.lost_lease(started.elapsed(), &e);
@@ -250,12 +260,13 @@ impl Health {
     /// The oldest view entry still set aside, if any: red readiness once it waited too long.
     fn pending(&mut self, oldest: Option<(Duration, String, String)>) {
         match oldest {
+            // Worded without the time waited, so that it is logged once, not every second.
             Some((waited, entry, error)) if waited > FAILING_FOR => self.readiness.fail(
                 "views",
                 format!(
-                    "the view entry {entry} has not been written for {} s ({error}); the views lag the stream. \
+                    "the view entry {entry} has not been written for over {} s ({error}); the views lag the stream. \
                      `nacre verify` shows the differences",
-                    waited.as_secs()
+                    FAILING_FOR.as_secs()
                 ),
             ),
             Some(_) => {}
@@ -273,7 +284,7 @@ enum Stop {
 }
 
 async fn project(
-    backbone: &Backbone,
+    writer: &mut Writer<'_>,
     model: &Arc<Model>,
     node: &str,
     lease: &mut u64,
@@ -283,8 +294,8 @@ async fn project(
     // Reconciling a model that has not replayed the stream yet would "fix" the views into
     // emptiness: wait until it has caught up.
     model.wait_live().await;
-    let mut writer = Writer::new(backbone);
-    reconcile(&mut writer, model).await.map_err(Stop::Failed)?;
+    let backbone = writer.backbone;
+    reconcile(writer, model).await.map_err(Stop::Failed)?;
     health.reconciled();
     let mut renew = tokio::time::interval(LEASE_TTL / 3);
     renew.tick().await;
@@ -310,7 +321,7 @@ async fn project(
                         spans.push(projection_span(&applied));
                         changes.push(applied.change.clone());
                     }
-                    Err(RecvError::Lagged(_)) => { reconcile(&mut writer, model).await.map_err(Stop::Failed)?; continue; }
+                    Err(RecvError::Lagged(_)) => { reconcile(writer, model).await.map_err(Stop::Failed)?; continue; }
                     Err(RecvError::Closed) => return Err(Stop::LeaseLost("change feed closed".into())),
                 }
                 // Let a burst gather, then coalesce it: only each key's latest state matters, and
@@ -324,7 +335,7 @@ async fn project(
                 changes.dedup();
                 let writes: Vec<_> = {
                     let state = model.read();
-                    changes.iter().flat_map(|c| writes_for(&state, c, &mut writer)).collect()
+                    changes.iter().flat_map(|c| writes_for(&state, c, writer)).collect()
                 };
                 writer.write_all(writes).await;
                 drop(spans);

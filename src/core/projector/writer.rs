@@ -4,6 +4,7 @@
 //! usual. A lost race on a key re-reads that key's revision; it does not stop the others.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
@@ -14,6 +15,7 @@ use super::views::Write;
 use crate::backbone::Backbone;
 use crate::core::limits;
 use crate::core::registry::ServiceKey;
+use crate::metrics::Metrics;
 
 /// A view entry that could not be written, waiting for its next try.
 #[derive(Debug)]
@@ -26,7 +28,8 @@ pub struct Pending {
 }
 
 pub struct Writer<'a> {
-    backbone: &'a Backbone,
+    pub backbone: &'a Backbone,
+    metrics: Arc<Metrics>,
     /// The revision of every entry as last read or written.
     pub revisions: HashMap<(&'static str, String), u64>,
     /// The instance records written for each service, with the instance's sequence: a service
@@ -36,9 +39,11 @@ pub struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(backbone: &'a Backbone) -> Self {
+    pub fn new(backbone: &'a Backbone, metrics: Arc<Metrics>) -> Self {
+        metrics.views_set_aside.set(0);
         Self {
             backbone,
+            metrics,
             revisions: HashMap::new(),
             instances: HashMap::new(),
             pending: BTreeMap::new(),
@@ -86,6 +91,7 @@ impl<'a> Writer<'a> {
                 Err(error) => self.set_aside(bucket, key, value, error),
             }
         }
+        self.metrics.views_set_aside.set(self.pending.len() as i64);
     }
 
     fn set_aside(
@@ -95,6 +101,7 @@ impl<'a> Writer<'a> {
         value: Option<Bytes>,
         error: String,
     ) {
+        self.metrics.view_write_failures.inc();
         let now = Instant::now();
         match self.pending.get_mut(&(bucket, key.clone())) {
             Some(p) => {
