@@ -422,7 +422,7 @@ async fn a_view_entry_nats_refuses_is_set_aside_while_the_others_are_written() {
     publish("small", "s".to_owned()).await;
     let view = js.get_key_value("nacre-configs").await.unwrap();
     let key = |data_id: &str| {
-        nacre::core::projector::views::config_key(&nacre::core::state::ConfigKey::new(
+        nacre::core::projector::views::config_key(&nacre::core::configs::ConfigKey::new(
             "public", "G", data_id,
         ))
     };

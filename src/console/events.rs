@@ -26,10 +26,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::access::Viewer;
 use super::{ConsoleError, Hub};
 use crate::core::Core;
+use crate::core::configs::ConfigKey;
 use crate::core::event::{Envelope, Event, SUBJECT_PREFIX};
 use crate::core::packages::PackageKey;
 use crate::core::registry::ServiceKey;
-use crate::core::state::{Change, ConfigKey, normalize_namespace};
+use crate::core::state::{Change, normalize_namespace};
 use crate::nacos::AppState;
 
 /// The most stored events one request replays before going live.

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on};
 use serde_json::json;
 
-use crate::core::state::ConfigKey;
+use crate::core::configs::ConfigKey;
 use crate::nacos::AppState;
 use crate::nacos::guard::Rule::{Config, Delegated, Open, Service, Services, SignedIn, Timeline};
 use crate::nacos::guard::{Route, route};

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::core::Core;
+use crate::core::configs::ConfigKey;
 use crate::core::registry::ServiceKey;
-use crate::core::state::ConfigKey;
 
 /// The subject every node answers on.
 pub const ASK_SUBJECT: &str = "nacre.console.ask";

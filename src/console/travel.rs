@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 use super::events::{ActorView, EventView, change_of, trace_id};
 use super::{ConsoleError, Hub};
+use crate::core::configs::ConfigKey;
 use crate::core::event::{Envelope, Event, config_subject, service_subject};
 use crate::core::registry::ServiceKey;
-use crate::core::state::{ConfigKey, State as Fold};
+use crate::core::state::State as Fold;
 use crate::nacos::AppState;
 use crate::nacos::guard::{Checked, Entity};
 use crate::nacos::params::Params;

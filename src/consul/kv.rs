@@ -59,17 +59,18 @@ fn resource_index(core: &Core, key: &str, prefix: bool) -> u64 {
     let state = core.model.read();
     let own = if prefix {
         state
-            .kv_seqs
+            .kv
+            .seqs
             .range(key.to_owned()..)
             .take_while(|(k, _)| k.starts_with(key))
             .map(|(_, s)| *s)
             .max()
-    } else if state.kv.contains_key(key) {
-        state.kv_seqs.get(key).copied()
+    } else if state.kv.entries.contains_key(key) {
+        state.kv.seqs.get(key).copied()
     } else {
         None
     };
-    own.filter(|s| *s > 0).unwrap_or(state.kv_index)
+    own.filter(|s| *s > 0).unwrap_or(state.kv.index)
 }
 
 pub async fn get(State(s): State<ConsulState>, request: Request) -> Result<Response, ConsulError> {

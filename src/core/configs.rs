@@ -1,52 +1,12 @@
-//! Config operations: publish (with compare-and-set), remove, get, search.
-
-use std::sync::Arc;
-
-use md5::{Digest, Md5};
+//! configs: the operations (reads from the read model, writes as events). Its
+//! types and its part of the fold are `nacre_model::configs`.
 
 use super::auth::{Reader, Resource};
 use super::event::{ConfigDeleted, ConfigPublished, Event};
 use super::log::Expect;
-use super::state::{ConfigEntry, ConfigKey};
 use super::{Actor, Core, CoreError, Page, validate};
-
-/// Nacos' content digest: lower-case hex md5 of the UTF-8 content.
-pub fn md5_hex(content: &str) -> String {
-    hex::encode(Md5::digest(content.as_bytes()))
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct PublishConfig {
-    pub key: ConfigKey,
-    pub content: String,
-    pub config_type: String,
-    pub app_name: String,
-    pub desc: String,
-    pub tags: String,
-    pub encrypted_data_key: String,
-    /// Compare-and-set: publish only if the current md5 is this.
-    pub cas_md5: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ConfigQuery {
-    pub namespace: String,
-    pub data_id: String,
-    pub group: String,
-    pub app_name: String,
-    pub tags: String,
-    pub content: String,
-    /// `*` in data id, group and content matches any run of characters (Nacos' blur search).
-    pub blur: bool,
-    pub page_no: usize,
-    pub page_size: usize,
-}
-
-impl Default for ConfigKey {
-    fn default() -> Self {
-        ConfigKey::new("", "", "")
-    }
-}
+pub use nacre_model::configs::*;
+use std::sync::Arc;
 
 /// Checks a key as a request names it (the namespace must exist).
 pub fn validate_key(core: &Core, key: &ConfigKey) -> Result<(), CoreError> {
@@ -191,41 +151,6 @@ impl Core {
     }
 }
 
-/// What an import does with a config that already exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportPolicy {
-    Skip,
-    Overwrite,
-    /// Stop at the first config that already exists.
-    Abort,
-}
-
-impl std::str::FromStr for ImportPolicy {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        match s.to_ascii_uppercase().as_str() {
-            "" | "SKIP" => Ok(Self::Skip),
-            "OVERWRITE" => Ok(Self::Overwrite),
-            "ABORT" => Ok(Self::Abort),
-            other => Err(CoreError::invalid(
-                "policy",
-                format!("policy must be SKIP, OVERWRITE or ABORT, not {other}"),
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ImportReport {
-    pub success: usize,
-    pub skipped: usize,
-    /// Configs refused (invalid), as (dataId, group, reason).
-    pub failed: Vec<(String, String, String)>,
-    /// Set when ABORT stopped at an existing config.
-    pub aborted_at: Option<ConfigKey>,
-}
-
 impl Core {
     /// Imports configs one event each, in order, into the namespace their keys name.
     pub async fn import_configs(
@@ -261,64 +186,5 @@ impl Core {
             }
         }
         Ok(report)
-    }
-}
-
-/// `*` matches any run of characters; everything else matches itself. A pattern without `*` is
-/// a substring match, as Nacos' console search behaves.
-pub(crate) fn glob(pattern: &str, value: &str) -> bool {
-    if !pattern.contains('*') {
-        return value.contains(pattern);
-    }
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = match parts.split_first() {
-        Some(split) => split,
-        None => return true,
-    };
-    let Some(mut remaining) = value.strip_prefix(first) else {
-        return false;
-    };
-    let (last, middle) = match rest.split_last() {
-        Some(split) => split,
-        None => return remaining.is_empty(),
-    };
-    for part in middle {
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    remaining.len() >= last.len() && remaining.ends_with(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn md5_matches_nacos() {
-        assert_eq!(md5_hex("hello"), "5d41402abc4b2a76b9719d911017c592");
-    }
-
-    #[test]
-    fn blur_patterns() {
-        assert!(glob("app*", "app.yaml"));
-        assert!(glob("*.yaml", "app.yaml"));
-        assert!(glob("*p.y*", "app.yaml"));
-        assert!(glob("*", "anything"));
-        assert!(!glob("app*", "my-app"));
-        assert!(!glob("*.yml", "app.yaml"));
-        assert!(glob("p.y", "app.yaml"));
-        assert!(!glob("a*a", "a"));
-    }
-
-    #[test]
-    fn pages_cut_and_count() {
-        let page = Page::of((1..=7).collect::<Vec<_>>(), 2, 3);
-        assert_eq!(
-            (page.total_count, page.pages_available, page.items),
-            (7, 3, vec![4, 5, 6])
-        );
-        assert!(Page::of(vec![1], 5, 10).items.is_empty());
     }
 }

@@ -8,9 +8,9 @@
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 
+use super::configs::ConfigKey;
 use super::configs::PublishConfig;
 use super::event::{ConfigPublished, Envelope, Event, config_subject};
-use super::state::ConfigKey;
 use super::{Actor, Core, CoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

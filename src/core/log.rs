@@ -301,3 +301,25 @@ fn batch_ack(payload: &[u8]) -> Result<u64, BatchAckError> {
         )),
     }
 }
+
+impl From<AppendError> for super::CoreError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict => super::CoreError::Conflict(
+                "it was changed by someone else since it was read".into(),
+            ),
+            AppendError::TooLarge => super::CoreError::invalid(
+                "content",
+                "the change is larger than the NATS server accepts",
+            ),
+            AppendError::SubjectTooLong(bytes) => super::CoreError::invalid(
+                "name",
+                format!(
+                    "the names of this change make a {bytes}-byte subject; at most {} are accepted",
+                    crate::core::limits::MAX_SUBJECT_BYTES
+                ),
+            ),
+            other => super::CoreError::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -1,38 +1,34 @@
-//! The core: events, the pure fold, the event log, the read model, the projector, and the
-//! operations every protocol adapter shares. Nothing in here knows about HTTP or gRPC.
+//! The core: the event log, the read model, the projector, and the operations every protocol
+//! adapter shares, over the pure model of the `nacre-model` crate (events and the fold).
+//! Nothing in here knows about HTTP or gRPC.
 
 pub mod acl;
 pub mod auth;
 pub mod checks;
 pub mod cluster;
 pub mod configs;
-pub mod error;
-pub mod event;
 pub mod history;
 pub mod kv;
-pub mod limits;
 pub mod liveness;
 pub mod log;
 pub mod model;
-pub mod names;
 pub mod namespaces;
 pub mod naming;
 pub mod packages;
 pub mod projector;
 pub mod readiness;
-pub mod registry;
 pub mod sessions;
-pub mod state;
 pub mod txn;
-pub mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::CoreError;
 use event::{Envelope, Event};
 use log::{EventLog, Expect};
 use model::Model;
+pub use nacre_model::{CoreError, Page};
+/// The model's modules, where the core's own code and the adapters have always found them.
+pub use nacre_model::{event, limits, names, registry, state, validate};
 
 /// Everything a protocol adapter needs: the read model for reads, the log for writes.
 #[derive(Clone)]
@@ -185,36 +181,6 @@ impl Core {
             Ok(())
         } else {
             Err(CoreError::NamespaceNotFound(namespace.to_owned()))
-        }
-    }
-}
-
-/// One page of results, in Nacos' paging terms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub total_count: usize,
-    pub page_number: usize,
-    pub pages_available: usize,
-    pub items: Vec<T>,
-}
-
-impl<T> Page<T> {
-    /// Cuts page `page_no` (from 1) of `page_size` out of `all`.
-    pub fn of(all: Vec<T>, page_no: usize, page_size: usize) -> Self {
-        let page_no = page_no.max(1);
-        let page_size = page_size.clamp(1, 500);
-        let total_count = all.len();
-        let pages_available = total_count.div_ceil(page_size);
-        let items = all
-            .into_iter()
-            .skip((page_no - 1).saturating_mul(page_size))
-            .take(page_size)
-            .collect();
-        Self {
-            total_count,
-            page_number: page_no,
-            pages_available,
-            items,
         }
     }
 }

@@ -1,21 +1,12 @@
-//! Namespace operations. `public` always exists and cannot be changed or removed.
+//! namespaces: the operations (reads from the read model, writes as events). Its
+//! types and its part of the fold are `nacre_model::namespaces`.
 
 use super::auth::{Reader, Resource};
 use super::event::{Event, NamespaceData, NamespaceRef};
 use super::log::Expect;
-use super::state::{NamespaceEntry, PUBLIC_NAMESPACE};
+use super::state::PUBLIC_NAMESPACE;
 use super::{Actor, Core, CoreError, validate};
-
-/// A namespace as listings show it, `public` included.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamespaceInfo {
-    pub id: String,
-    pub name: String,
-    pub desc: String,
-    pub config_count: usize,
-    /// 0 for the built-in public namespace, 2 for custom ones (Nacos' NamespaceTypeEnum).
-    pub kind: u8,
-}
+pub use nacre_model::namespaces::*;
 
 impl Core {
     /// `public` and the namespaces `reader`'s grants reach, each with the count of configs it

@@ -6,8 +6,8 @@ use super::Grpc;
 use super::connections::Connection;
 use super::proto::Payload;
 use super::wire::{self, Body, code};
+use crate::core::configs::ConfigKey;
 use crate::core::configs::PublishConfig;
-use crate::core::state::ConfigKey;
 use crate::core::{Actor, CoreError};
 
 /// A core error as Nacos answers a handler's exception: resultCode and errorCode alike.

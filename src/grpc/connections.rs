@@ -12,8 +12,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::proto::Payload;
+use crate::core::configs::ConfigKey;
 use crate::core::registry::{InstanceKey, ServiceKey};
-use crate::core::state::ConfigKey;
 
 /// The server side of a bi-stream: where pushes go.
 pub type Outbound = mpsc::Sender<Result<Payload, tonic::Status>>;

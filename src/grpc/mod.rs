@@ -29,9 +29,10 @@ use self::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServ
 use self::proto::request_server::{Request, RequestServer};
 use self::wire::{Body, code};
 use crate::core::auth::{Action, Reader, Resource};
+use crate::core::configs::ConfigKey;
 use crate::core::limits;
 use crate::core::registry::ServiceKey;
-use crate::core::state::{Change, ConfigKey};
+use crate::core::state::Change;
 use crate::core::{Actor, Core, CoreError};
 use crate::nacos::target::{self, TargetError};
 

@@ -12,8 +12,9 @@ use super::AppState;
 use super::error::{ApiError, Style, success};
 use super::guard::{Caller, Checked, ConfigOp, ConfigScope};
 use super::params::Params;
+use crate::core::configs::{ConfigEntry, ConfigKey};
 use crate::core::configs::{ConfigQuery, PublishConfig};
-use crate::core::state::{ConfigEntry, ConfigKey, PUBLIC_NAMESPACE};
+use crate::core::state::PUBLIC_NAMESPACE;
 
 /// The v1 spelling of a namespace in bodies: Nacos 2.x writes the public namespace as "".
 fn tenant_v1(namespace: &str) -> &str {

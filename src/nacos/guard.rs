@@ -25,10 +25,10 @@ use super::{listener, transfer};
 use crate::access::{Denied, Need};
 use crate::client_addr::ClientAddr;
 use crate::core::auth::{Action, Reader, Resource};
+use crate::core::configs::ConfigKey;
 use crate::core::configs::{ImportPolicy, PublishConfig};
 use crate::core::history::HistoryItem;
 use crate::core::registry::ServiceKey;
-use crate::core::state::ConfigKey;
 use crate::core::{Actor, Core};
 
 /// What a route needs, declared beside its path in `routes()`. The scoped rules name the parser

@@ -13,8 +13,9 @@ use super::guard::{Caller, Checked, ConfigScope, HistoryTarget};
 use super::params::Params;
 use crate::core::Page;
 use crate::core::auth::Resource;
+use crate::core::configs::ConfigKey;
 use crate::core::history::HistoryItem;
-use crate::core::state::{ConfigKey, PUBLIC_NAMESPACE};
+use crate::core::state::PUBLIC_NAMESPACE;
 
 /// ISO-8601 with milliseconds and offset, as Nacos' Jackson writes timestamps.
 fn iso(millis: i64) -> String {

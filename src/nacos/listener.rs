@@ -17,7 +17,8 @@ use super::AppState;
 use super::error::{ApiError, Style};
 use super::guard::Checked;
 use super::params::Params;
-use crate::core::state::{Change, ConfigKey, State as CoreState};
+use crate::core::configs::ConfigKey;
+use crate::core::state::{Change, State as CoreState};
 
 const WORD_SEPARATOR: char = '\u{2}';
 const LINE_SEPARATOR: char = '\u{1}';

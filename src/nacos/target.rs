@@ -9,8 +9,9 @@
 
 use std::borrow::Cow;
 
+use crate::core::configs::ConfigKey;
 use crate::core::registry::{DEFAULT_GROUP, ServiceKey};
-use crate::core::state::{ConfigKey, PUBLIC_NAMESPACE};
+use crate::core::state::PUBLIC_NAMESPACE;
 
 /// The spellings of a namespace, in every API generation and in gRPC bodies.
 pub const NAMESPACE: &[&str] = &["namespaceId", "tenant", "namespace"];

@@ -15,9 +15,9 @@ use super::error::{ApiError, Style, success};
 use super::guard::{Caller, Checked, ConfigScope, Import, KvExportScope};
 use super::params::Params;
 use crate::core::auth::Resource;
+use crate::core::configs::ConfigKey;
 use crate::core::configs::PublishConfig;
 use crate::core::limits;
-use crate::core::state::ConfigKey;
 
 /// The `.meta` file beside each exported config.
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::backbone::{CONFIGS_BUCKET, INSTANCES_BUCKET, NAMESPACES_BUCKET, SERVICES_BUCKET};
+use crate::core::configs::ConfigKey;
 use crate::core::names;
 use crate::core::registry::{Instance, ServiceEntry, ServiceKey};
-use crate::core::state::{ConfigKey, State};
+use crate::core::state::State;
 
 /// The view contents the fold implies: bucket → key → JSON value.
 pub type Views = BTreeMap<&'static str, BTreeMap<String, Bytes>>;

@@ -212,7 +212,7 @@ mod tests {
         ];
         // Rows of docs/limits.md's table of constants: | `NAME` | value | unit | what |
         // (the settings' rows name lowercase paths).
-        let documented: Vec<(String, u64)> = include_str!("../../docs/limits.md")
+        let documented: Vec<(String, u64)> = include_str!("../../../docs/limits.md")
             .lines()
             .filter_map(|line| {
                 let cells: Vec<&str> = line.split('|').map(str::trim).collect();

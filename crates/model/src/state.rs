@@ -1,13 +1,13 @@
-//! The pure fold from events to view state (DESIGN invariant 3). No I/O here: the in-memory read
-//! model, the KV projector, `verify` and the unit tests all use this one function.
+//! The state every event folds into, and the fold's dispatch to each concept's part
+//! (DESIGN invariant 3). Its properties are in `tests/fold.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use super::configs::{self, ConfigEntry, ConfigKey, ConfigSlot};
 use super::event::{Envelope, Event};
-use super::kv::{self, KvEntry};
+use super::kv::KvState;
+use super::namespaces::{self, NamespaceEntry};
 use super::packages::{self, PackageIndex, PackageKey};
 use super::registry::{self, Registry, ServiceKey};
 use super::sessions::{self, SessionEntry};
@@ -22,64 +22,6 @@ pub fn normalize_namespace(namespace: &str) -> &str {
     } else {
         namespace
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigKey {
-    pub namespace: String,
-    pub group: String,
-    pub data_id: String,
-}
-
-impl ConfigKey {
-    pub fn new(namespace: &str, group: &str, data_id: &str) -> Self {
-        Self {
-            namespace: normalize_namespace(namespace).to_owned(),
-            group: group.to_owned(),
-            data_id: data_id.to_owned(),
-        }
-    }
-}
-
-/// A config as the views hold it. `seq` is the stream sequence of the last event folded in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigEntry {
-    #[serde(flatten)]
-    pub key: ConfigKey,
-    pub content: String,
-    pub md5: String,
-    pub config_type: String,
-    pub app_name: String,
-    pub desc: String,
-    pub tags: String,
-    pub encrypted_data_key: String,
-    pub src_ip: String,
-    pub src_user: String,
-    /// Sequence of the event that created this config (Nacos' numeric id).
-    pub create_seq: u64,
-    pub create_time: i64,
-    pub modify_time: i64,
-    pub seq: u64,
-}
-
-/// The latest event on one config's subject: the entry, or the sequence of its deletion, which
-/// compare-and-set needs as the expected last subject sequence.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigSlot {
-    pub seq: u64,
-    pub entry: Option<Arc<ConfigEntry>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespaceEntry {
-    pub namespace: String,
-    pub name: String,
-    pub desc: String,
-    pub create_time: i64,
-    pub seq: u64,
 }
 
 /// What an applied event changed; the change feed carries these.
@@ -106,16 +48,8 @@ pub struct State {
     pub packages: PackageIndex,
     /// Sequence of the last event on each package's subject, deletions included.
     pub package_seqs: BTreeMap<PackageKey, u64>,
-    /// Consul KV entries, and the sequence of each key's last change, deletions included
-    /// (Consul's per-key index).
-    pub kv: BTreeMap<String, KvEntry>,
-    pub kv_seqs: BTreeMap<String, u64>,
-    /// The KV table's index: the highest sequence of any KV change, deletions included (Consul's
-    /// index of its kvs and tombstones tables, which answers for a missing key or an empty prefix).
-    pub kv_index: u64,
-    /// The last sequence on each key's own subject: what its compare-and-set expects. It differs
-    /// from `kv_seqs` only for keys last written by a `KvTxn` event.
-    pub kv_subject_seqs: BTreeMap<String, u64>,
+    /// Consul KV.
+    pub kv: KvState,
     /// Consul sessions.
     pub sessions: BTreeMap<String, SessionEntry>,
     /// Users, roles and permissions.
@@ -135,73 +69,22 @@ impl State {
         }
         self.applied = seq;
         let time = envelope.time_millis();
-        if let Event::NamespaceCreated(n) | Event::NamespaceUpdated(n) = &envelope.body {
-            self.namespace_seqs.insert(n.namespace.clone(), seq);
-        }
-        if let Event::NamespaceDeleted(n) = &envelope.body {
-            self.namespace_seqs.insert(n.namespace.clone(), seq);
-        }
         match &envelope.body {
-            Event::ConfigPublished(c) => {
-                let key = ConfigKey::new(&c.namespace, &c.group, &c.data_id);
-                let previous = self.configs.get(&key).and_then(|slot| slot.entry.clone());
-                let (create_seq, create_time) = previous
-                    .as_ref()
-                    .map_or((seq, time), |p| (p.create_seq, p.create_time));
-                let entry = ConfigEntry {
-                    key: key.clone(),
-                    content: c.content.clone(),
-                    md5: c.md5.clone(),
-                    config_type: c.config_type.clone(),
-                    app_name: c.app_name.clone(),
-                    desc: c.desc.clone(),
-                    tags: c.tags.clone(),
-                    encrypted_data_key: c.encrypted_data_key.clone(),
-                    src_ip: c.src_ip.clone(),
-                    src_user: c.src_user.clone(),
-                    create_seq,
-                    create_time,
-                    modify_time: time,
-                    seq,
-                };
-                self.configs.insert(
-                    key.clone(),
-                    ConfigSlot {
-                        seq,
-                        entry: Some(Arc::new(entry)),
-                    },
-                );
-                Some(Change::Config(key))
+            Event::ConfigPublished(_) | Event::ConfigDeleted(_) => {
+                configs::apply(&mut self.configs, seq, time, &envelope.body).map(Change::Config)
             }
-            Event::ConfigDeleted(c) => {
-                let key = ConfigKey::new(&c.namespace, &c.group, &c.data_id);
-                self.configs
-                    .insert(key.clone(), ConfigSlot { seq, entry: None });
-                Some(Change::Config(key))
-            }
-            Event::NamespaceCreated(n) | Event::NamespaceUpdated(n) => {
-                let create_time = self
-                    .namespaces
-                    .get(&n.namespace)
-                    .map_or(time, |existing| existing.create_time);
-                self.namespaces.insert(
-                    n.namespace.clone(),
-                    NamespaceEntry {
-                        namespace: n.namespace.clone(),
-                        name: n.name.clone(),
-                        desc: n.desc.clone(),
-                        create_time,
-                        seq,
-                    },
-                );
-                Some(Change::Namespace(n.namespace.clone()))
-            }
-            Event::NamespaceDeleted(n) => {
-                self.namespaces.remove(&n.namespace);
-                Some(Change::Namespace(n.namespace.clone()))
-            }
+            Event::NamespaceCreated(_)
+            | Event::NamespaceUpdated(_)
+            | Event::NamespaceDeleted(_) => namespaces::apply(
+                &mut self.namespaces,
+                &mut self.namespace_seqs,
+                seq,
+                time,
+                &envelope.body,
+            )
+            .map(Change::Namespace),
             Event::KvSet(_) | Event::KvDeleted(_) | Event::KvTxn(_) => {
-                Some(Change::Kv(kv::apply(self, seq, &envelope.body)))
+                Some(Change::Kv(self.kv.apply(seq, &envelope.body)))
             }
             Event::UserSaved(_)
             | Event::UserDeleted(_)
@@ -250,7 +133,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event::{ConfigDeleted, ConfigPublished, NamespaceData, NamespaceRef};
+    use crate::event::{ConfigDeleted, ConfigPublished, NamespaceData, NamespaceRef};
 
     fn publish(ns: &str, data_id: &str, content: &str) -> Envelope {
         Envelope::new(
@@ -318,41 +201,6 @@ mod tests {
         // Re-created after a delete: a new creation sequence.
         state.apply(3, &publish("public", "a", "v3"));
         assert_eq!(state.config(&key).unwrap().create_seq, 3);
-    }
-
-    #[test]
-    fn replaying_an_overlap_changes_nothing() {
-        let events = [
-            publish("public", "a", "1"),
-            publish("public", "b", "2"),
-            delete("public", "a"),
-        ];
-        let mut once = State::default();
-        for (i, e) in events.iter().enumerate() {
-            once.apply(i as u64 + 1, e);
-        }
-        let mut twice = once.clone();
-        for (i, e) in events.iter().enumerate() {
-            assert_eq!(twice.apply(i as u64 + 1, e), None);
-        }
-        assert_eq!(once, twice);
-    }
-
-    #[test]
-    fn the_fold_is_deterministic() {
-        let events = [
-            publish("public", "a", "1"),
-            publish("dev", "a", "2"),
-            publish("public", "a", "3"),
-        ];
-        let fold = || {
-            let mut s = State::default();
-            for (i, e) in events.iter().enumerate() {
-                s.apply(i as u64 + 1, e);
-            }
-            s
-        };
-        assert_eq!(fold(), fold());
     }
 
     #[test]

@@ -220,7 +220,7 @@ pub fn apply(registry: &mut Registry, seq: u64, time: i64, event: &Event) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event::{InstanceData, InstanceHealth, InstanceRef, ServiceData, ServiceRef};
+    use crate::event::{InstanceData, InstanceHealth, InstanceRef, ServiceData, ServiceRef};
 
     fn spec(ip: &str, port: u16) -> InstanceSpec {
         InstanceSpec {
