@@ -113,16 +113,16 @@ $(TOOLS)/nats-server-%/nats-server:
 	./scripts/install-nats-server.sh $*
 
 build:
-	$(CARGO) build --all-targets
+	$(CARGO) build --workspace --all-targets
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Every test against the newest pinned nats-server, then the integration tests again against the
 # 2.10 floor.
 test: nats-server nats-server-floor clients lint
-	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --all-targets
+	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --workspace --all-targets
 	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(TEST_ENV) $(CARGO) test --test '*'
 	$(MAKE) console-test
 
@@ -132,9 +132,10 @@ test: nats-server nats-server-floor clients lint
 soak: nats-server
 	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(CARGO) test --release --test soak -- --ignored --nocapture
 
+# The benchmark is its own binary (crates/bench), not part of the product.
 bench: nats-server
-	$(CARGO) build --release
-	NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) ./target/release/nacre bench
+	$(CARGO) build --release -p nacre -p nacre-bench
+	NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) ./target/release/nacre-bench
 
 clean:
 	$(CARGO) clean

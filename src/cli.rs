@@ -20,7 +20,7 @@ pub enum Command {
     /// Run Nacre (the default): standalone with its own nats-server unless nats.url is set.
     Serve(ServeArgs),
     /// Measure config GET and POST throughput and latency.
-    Bench(crate::bench::BenchArgs),
+
     /// Back up every stream Nacre owns (events, KV views, packages) into DIR, then read it back.
     Backup {
         /// An empty (or new) directory for the backup.

@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod backbone;
-pub mod bench;
 pub mod cli;
 pub mod client_addr;
 pub mod console;

@@ -16,7 +16,6 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
         Command::CheckCompose { files } => check_compose(&files),
         Command::Status(store) => runtime.block_on(recovery(store, |s| async move {

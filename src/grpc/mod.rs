@@ -8,11 +8,8 @@ pub mod connections;
 pub mod naming;
 pub mod wire;
 
-/// Generated from `proto/nacos_grpc_service.proto` (no package: the SDKs call `/Request/request`).
-pub mod proto {
-    #![allow(clippy::all, clippy::pedantic, non_camel_case_types)]
-    tonic::include_proto!("_");
-}
+/// The generated protocol (the `nacre-nacos-proto` crate).
+pub use nacre_nacos_proto as proto;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
-//! `nacre bench`: throughput and latency of config GET and POST, beside the baselines they are
+//! `nacre-bench`: throughput and latency of config GET and POST, beside the baselines they are
 //! judged against — a bare axum handler (what GET from memory should approach) and raw JetStream
 //! publish + ack on the same nats-server (what an acknowledged POST should approach).
 //!
-//! Without `--addr` it starts a standalone Nacre (a child process of this binary, on a temporary
+//! Without `--addr` it starts a standalone Nacre (the `nacre` binary beside this one, on a temporary
 //! data directory) and measures everything; with `--addr` it measures GET and POST against a
 //! running Nacre.
 
@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clap::Args;
+use clap::Parser;
 
-#[derive(Debug, Clone, Args)]
+/// Measures a Nacre beside the ceilings it is judged against.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "nacre-bench", version)]
 pub struct BenchArgs {
     /// A running Nacre to measure; without it a standalone one is started.
     #[arg(long)]
@@ -142,7 +144,32 @@ fn start_baseline(body: Bytes) -> std::io::Result<u16> {
     Ok(port)
 }
 
-pub async fn run(args: BenchArgs) -> ExitCode {
+/// The `nacre` binary beside this one (cargo builds both into the same directory), or
+/// `NACRE_BIN`.
+fn nacre_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("NACRE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path = exe.with_file_name("nacre");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it (`cargo build --release`) or set NACRE_BIN",
+            path.display()
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = BenchArgs::parse();
+    tokio::runtime::Runtime::new()
+        .expect("a tokio runtime")
+        .block_on(run(args))
+}
+
+async fn run(args: BenchArgs) -> ExitCode {
     match bench(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -168,8 +195,7 @@ fn start_standalone(args: &BenchArgs, env: &[(&str, &str)]) -> Result<Standalone
     let nats_port = free_port().map_err(|e| e.to_string())?;
     let consul_port = free_port().map_err(|e| e.to_string())?;
     let grpc_port = free_port().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut cmd = std::process::Command::new(exe);
+    let mut cmd = std::process::Command::new(nacre_binary()?);
     cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
         .arg(dir.as_ref());
     cmd.env("NACRE_NATS_STANDALONE_PORT", nats_port.to_string())
@@ -720,16 +746,16 @@ async fn backup_phases(
         seed.elapsed()
     );
 
-    let mut settings = crate::settings::Settings::default();
+    let mut settings = nacre::settings::Settings::default();
     settings.nats.url = nats_url.to_owned();
     let backup_dir = dir.0.join("backup");
     let started = Instant::now();
-    crate::recovery::snapshot::backup(&settings, &backup_dir, false, false).await?;
+    nacre::recovery::snapshot::backup(&settings, &backup_dir, false, false).await?;
     let backup_time = started.elapsed();
     let size = dir_size(&backup_dir);
 
     // Restore into a second, empty nats-server.
-    let binary = crate::backbone::supervisor::resolve_binary(
+    let binary = nacre::backbone::supervisor::resolve_binary(
         &args
             .nats_server
             .as_ref()
@@ -752,7 +778,7 @@ async fn backup_phases(
     tokio::time::sleep(Duration::from_millis(500)).await;
     settings.nats.url = format!("nats://127.0.0.1:{port}");
     let started = Instant::now();
-    crate::recovery::snapshot::restore(&settings, &backup_dir, false, false).await?;
+    nacre::recovery::snapshot::restore(&settings, &backup_dir, false, false).await?;
     let restore_time = started.elapsed();
     drop(target);
     println!(
@@ -990,16 +1016,16 @@ impl Drop for KillOnDrop {
 
 /// A gRPC connection set up as an SDK does it; pushes arrive on `pushes`.
 struct GrpcConn {
-    unary: crate::grpc::proto::request_client::RequestClient<tonic::transport::Channel>,
-    pushes: tonic::Streaming<crate::grpc::proto::Payload>,
-    _setup: tokio::sync::mpsc::Sender<crate::grpc::proto::Payload>,
+    unary: nacre_nacos_proto::request_client::RequestClient<tonic::transport::Channel>,
+    pushes: tonic::Streaming<nacre_nacos_proto::Payload>,
+    _setup: tokio::sync::mpsc::Sender<nacre_nacos_proto::Payload>,
 }
 
-fn grpc_request(kind: &str, body: serde_json::Value) -> crate::grpc::proto::Payload {
-    crate::grpc::wire::payload(kind, &body)
+fn grpc_request(kind: &str, body: serde_json::Value) -> nacre_nacos_proto::Payload {
+    nacre::grpc::wire::payload(kind, &body)
 }
 
-fn grpc_body(p: &crate::grpc::proto::Payload) -> serde_json::Value {
+fn grpc_body(p: &nacre_nacos_proto::Payload) -> serde_json::Value {
     p.body
         .as_ref()
         .and_then(|b| serde_json::from_slice(&b.value).ok())
@@ -1007,8 +1033,8 @@ fn grpc_body(p: &crate::grpc::proto::Payload) -> serde_json::Value {
 }
 
 async fn grpc_connect(port: u16) -> Result<GrpcConn, String> {
-    use crate::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-    use crate::grpc::proto::request_client::RequestClient;
+    use nacre_nacos_proto::bi_request_stream_client::BiRequestStreamClient;
+    use nacre_nacos_proto::request_client::RequestClient;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .map_err(|e| e.to_string())?
         .connect()
@@ -1124,7 +1150,7 @@ async fn grpc_phases(
                 .map_err(|_| "no push within 5 s")?
                 .map_err(|e| e.to_string())?
                 .ok_or("the push stream ended")?;
-            if crate::grpc::wire::kind(&push) == "ConfigChangeNotifyRequest" {
+            if nacre::grpc::wire::kind(&push) == "ConfigChangeNotifyRequest" {
                 latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 break;
             }
