@@ -10,7 +10,6 @@ pub mod consul;
 pub mod core;
 pub mod deploy_check;
 pub mod digest;
-pub mod grpc;
 pub mod http_serve;
 pub mod metrics;
 pub mod nacos;

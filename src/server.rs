@@ -196,7 +196,7 @@ async fn serve(
             })?;
         tracing::info!("serving the Nacos gRPC SDK protocol on {addr}");
         let mut stopped = consul_stopped.clone();
-        let grpc = crate::grpc::Grpc::new(core.clone());
+        let grpc = crate::nacos::grpc::Grpc::new(core.clone());
         core.console.attach_grpc(grpc.connections.clone());
         tokio::spawn(async move {
             let shutdown = async move {

@@ -416,8 +416,8 @@ async fn every_write_path_needs_write_permission_on_its_namespace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_requests_carry_the_token_in_their_headers() {
-    use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-    use nacre::grpc::proto::request_client::RequestClient;
+    use nacre::nacos::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+    use nacre::nacos::grpc::proto::request_client::RequestClient;
     let nats = NatsServer::start();
     let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (admin, dev, viewer) = setup(&n).await;
@@ -428,7 +428,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
             .await
             .unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(nacre::grpc::wire::payload(
+    tx.send(nacre::nacos::grpc::wire::payload(
         "ConnectionSetupRequest",
         &json!({"labels": {}}),
     ))
@@ -442,7 +442,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
     // The body, with the response's type under "responseType".
     let mut ask = async |kind: &str, token: Option<&str>| -> Value {
         for _ in 0..50 {
-            let mut p = nacre::grpc::wire::payload(
+            let mut p = nacre::nacos::grpc::wire::payload(
                 kind,
                 &json!({"dataId": "grpc", "group": "G", "tenant": "dev", "content": "x",
                         "namespace": "dev", "serviceName": "s", "groupName": "G"}),
@@ -466,7 +466,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
     assert_eq!(ask(publish, Some(&dev)).await["errorCode"], 0);
     // Every request type the server handles, enumerated from the server itself: anonymous
     // callers are refused all but the health check; an admin passes all.
-    for kind in nacre::grpc::HANDLED {
+    for kind in nacre::nacos::grpc::HANDLED {
         let anonymous = ask(kind, None).await;
         if *kind == "HealthCheckRequest" {
             assert_eq!(anonymous["errorCode"], 0, "{kind}: {anonymous}");
@@ -474,7 +474,7 @@ async fn grpc_requests_carry_the_token_in_their_headers() {
             // As Nacos' auth filter answers: the handler's own response type, FAIL, NO_RIGHT.
             assert_eq!(anonymous["errorCode"], 403, "{kind}: {anonymous}");
             assert_eq!(anonymous["resultCode"], 500, "{kind}: {anonymous}");
-            let (response, _) = nacre::grpc::response_of(kind);
+            let (response, _) = nacre::nacos::grpc::response_of(kind);
             assert_eq!(anonymous["responseType"], response, "{kind}: {anonymous}");
         }
         let as_admin = ask(kind, Some(&admin)).await;

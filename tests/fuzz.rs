@@ -99,11 +99,11 @@ proptest! {
     #[test]
     fn grpc_payloads_parse_without_panicking(body in grpc_body(), raw in prop::collection::vec(any::<u8>(), 0..256)) {
         for bytes in [serde_json::to_vec(&body).unwrap(), raw] {
-            let payload = nacre::grpc::proto::Payload {
+            let payload = nacre::nacos::grpc::proto::Payload {
                 metadata: None,
                 body: Some(prost_types::Any { type_url: String::new(), value: bytes }),
             };
-            if let Ok(body) = nacre::grpc::wire::Body::parse(&payload) {
+            if let Ok(body) = nacre::nacos::grpc::wire::Body::parse(&payload) {
                 let _ = nacre::nacos::target::config_key(&body, "group");
                 let _ = nacre::nacos::target::service_key(&body);
                 let _ = body.list("configListenContexts");
@@ -174,14 +174,14 @@ fn the_corpus_is_answered_without_panicking() {
         let _ = nacre::core::acl::rules::Rules::parse(&text(&raw));
     }
     for (_, raw) in corpus("grpc") {
-        let payload = nacre::grpc::proto::Payload {
+        let payload = nacre::nacos::grpc::proto::Payload {
             metadata: None,
             body: Some(prost_types::Any {
                 type_url: String::new(),
                 value: raw,
             }),
         };
-        if let Ok(body) = nacre::grpc::wire::Body::parse(&payload) {
+        if let Ok(body) = nacre::nacos::grpc::wire::Body::parse(&payload) {
             let _ = nacre::nacos::target::config_key(&body, "group");
             let _ = nacre::nacos::target::service_key(&body);
             let _ = body.list("configListenContexts");

@@ -261,9 +261,9 @@ async fn the_rust_sdk_registers_lists_subscribes_and_sees_deregistrations() {
 
 // ---- the protocol as a raw client sees it ----
 
-use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-use nacre::grpc::proto::request_client::RequestClient;
-use nacre::grpc::proto::{Metadata, Payload};
+use nacre::nacos::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+use nacre::nacos::grpc::proto::request_client::RequestClient;
+use nacre::nacos::grpc::proto::{Metadata, Payload};
 
 fn payload(kind: &str, body: Value) -> Payload {
     Payload {

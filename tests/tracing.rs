@@ -234,13 +234,13 @@ async fn a_config_change_is_one_trace_across_nodes_and_protocols() {
 
     // A gRPC request continues the trace its metadata headers name.
     let grpc_trace = "0af7651916cd43dd8448eb211c80319c";
-    let mut client = nacre::grpc::proto::request_client::RequestClient::connect(format!(
+    let mut client = nacre::nacos::grpc::proto::request_client::RequestClient::connect(format!(
         "http://127.0.0.1:{}",
         a.port + 1000
     ))
     .await
     .unwrap();
-    let mut payload = nacre::grpc::wire::payload(
+    let mut payload = nacre::nacos::grpc::wire::payload(
         "ConfigQueryRequest",
         &serde_json::json!({"dataId": "traced", "group": "G", "tenant": ""}),
     );

@@ -109,7 +109,7 @@ pub struct Setup {
 pub struct Hub {
     setup: OnceLock<Setup>,
     consul: OnceLock<(u16, axum::Router)>,
-    grpc: OnceLock<Arc<crate::grpc::connections::Connections>>,
+    grpc: OnceLock<Arc<crate::nacos::grpc::connections::Connections>>,
     udp: OnceLock<Arc<crate::nacos::udp_push::UdpPush>>,
     /// HTTP long-polling listeners waiting on this node, by an id of their own.
     http_listeners: Mutex<HashMap<u64, HttpListener>>,
@@ -155,7 +155,7 @@ impl Hub {
         let _ = self.consul.set((port, router));
     }
 
-    pub fn attach_grpc(&self, connections: Arc<crate::grpc::connections::Connections>) {
+    pub fn attach_grpc(&self, connections: Arc<crate::nacos::grpc::connections::Connections>) {
         let _ = self.grpc.set(connections);
     }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod configs;
 pub mod error;
+pub mod grpc;
 pub mod guard;
 pub mod health;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod params;
 pub mod target;
 pub mod transfer;
 pub mod udp_push;
+pub mod views;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};

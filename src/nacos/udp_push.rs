@@ -21,7 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{OnceCell, broadcast};
 use tracing::Instrument as _;
 
-use super::naming::ServiceInfoView;
+use super::views::ServiceInfoView;
 use crate::core::Core;
 use crate::core::naming::{Selection, clusters_of};
 use crate::core::registry::ServiceKey;

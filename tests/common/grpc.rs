@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-use nacre::grpc::proto::request_client::RequestClient;
-use nacre::grpc::proto::{Metadata, Payload};
+use nacre::nacos::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+use nacre::nacos::grpc::proto::request_client::RequestClient;
+use nacre::nacos::grpc::proto::{Metadata, Payload};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

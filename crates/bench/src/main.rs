@@ -1022,7 +1022,7 @@ struct GrpcConn {
 }
 
 fn grpc_request(kind: &str, body: serde_json::Value) -> nacre_nacos_proto::Payload {
-    nacre::grpc::wire::payload(kind, &body)
+    nacre::nacos::grpc::wire::payload(kind, &body)
 }
 
 fn grpc_body(p: &nacre_nacos_proto::Payload) -> serde_json::Value {
@@ -1150,7 +1150,7 @@ async fn grpc_phases(
                 .map_err(|_| "no push within 5 s")?
                 .map_err(|e| e.to_string())?
                 .ok_or("the push stream ended")?;
-            if nacre::grpc::wire::kind(&push) == "ConfigChangeNotifyRequest" {
+            if nacre::nacos::grpc::wire::kind(&push) == "ConfigChangeNotifyRequest" {
                 latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 break;
             }

@@ -13,7 +13,7 @@ use crate::core::auth::Reader;
 use crate::core::naming::{InstanceInput, Selection, clusters_of};
 use crate::core::registry::{DEFAULT_CLUSTER, InstanceKey, ServiceKey};
 use crate::core::{Actor, CoreError};
-use crate::nacos::naming::ServiceInfoView;
+use crate::nacos::views::ServiceInfoView;
 
 /// An instance from a request; the error is the message of an INVALID_PARAM answer.
 fn instance_of(i: &Body, ephemeral: bool) -> Result<InstanceInput, String> {
