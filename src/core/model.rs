@@ -154,10 +154,20 @@ impl Model {
 
     /// Waits until the event at `seq` is applied here (read-your-writes). False on timeout.
     pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        if self.applied() >= seq {
+            return true;
+        }
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked again under the lock `apply` takes after moving `applied`: an event
+            // applied in between has already woken its waiters.
+            if self.applied() >= seq {
+                return true;
+            }
+            waiters.entry(seq).or_default().push(tx);
+        }
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
     }
 
     fn set_health(&self, health: Health) {
