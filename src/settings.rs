@@ -3,6 +3,9 @@
 //!
 //! Environment names are the setting's path in upper case with `.` and `-` turned into `_`:
 //! `nats.url` → `NACRE_NATS_URL`, `server.grpc-port` → `NACRE_SERVER_GRPC_PORT`.
+//!
+//! One file on purpose: its sections mirror `conf/application.yml` one for one (a test keeps
+//! the two equal), so a setting is found in the same place in both.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

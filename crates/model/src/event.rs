@@ -6,6 +6,9 @@
 //! (the NATS subject it was published on), `datacontenttype`, and Nacre's extensions
 //! `nacreschema` (envelope schema version) and `nacreactor` (who made the change). `data` holds the
 //! type's payload. The stream sequence is not in the envelope: JetStream assigns it.
+//!
+//! One file on purpose: it is the schema subscribers program against (README, "Events"), every
+//! event type beside its payload and its subject, read and versioned as a whole.
 
 use std::collections::BTreeMap;
 
