@@ -12,7 +12,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -27,7 +26,7 @@ use super::access::Viewer;
 use super::{ConsoleError, Hub};
 use crate::core::Core;
 use crate::core::configs::ConfigKey;
-use crate::core::event::{Envelope, Event, SUBJECT_PREFIX};
+use crate::core::event::{Envelope, Event};
 use crate::core::packages::PackageKey;
 use crate::core::registry::ServiceKey;
 use crate::core::state::{Change, normalize_namespace};
@@ -414,17 +413,9 @@ async fn stored_events(hub: &Hub, start: u64, end: u64) -> Result<Vec<EventView>
         .get_stream_no_info(&setup.stream_name)
         .await
         .map_err(|e| unavailable(&e))?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: format!("{SUBJECT_PREFIX}.>"),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: start.max(1),
-            },
-            ..Default::default()
-        })
+    let mut messages = crate::core::stored::from_sequence(&stream, start)
         .await
         .map_err(|e| unavailable(&e))?;
-    let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
     let mut out = Vec::new();
     let read = async {
         while let Some(message) = messages.next().await {

@@ -4,87 +4,35 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::events::{ActorView, EventView, change_of, trace_id};
 use super::{ConsoleError, Hub};
 use crate::core::configs::ConfigKey;
-use crate::core::event::{Envelope, Event, config_subject, service_subject};
+use crate::core::event::{Event, config_subject, service_subject};
 use crate::core::registry::ServiceKey;
 use crate::core::state::State as Fold;
+pub use crate::core::stored::Stored;
 use crate::nacos::AppState;
 use crate::nacos::guard::{Checked, Entity};
 use crate::nacos::params::Params;
 
+/// How long reading one entity's events may take.
+const READ_WITHIN: Duration = Duration::from_secs(20);
+
 /// The newest events a timeline lists.
 const TIMELINE_LIMIT: usize = 1000;
-
-/// One stored event of an entity's subject.
-pub struct Stored {
-    pub seq: u64,
-    pub envelope: Envelope,
-    pub traceparent: Option<String>,
-}
 
 /// Every event stored on `subject`, oldest first.
 pub async fn subject_events(hub: &Hub, subject: &str) -> Result<Vec<Stored>, ConsoleError> {
     let setup = hub
         .setup_ref()
         .ok_or_else(|| ConsoleError::unavailable("the event stream is not open yet"))?;
-    let unavailable = |e: &dyn std::fmt::Display| {
-        ConsoleError::unavailable(format!("cannot read the event stream: {e}"))
-    };
-    let stream = setup
-        .js
-        .get_stream_no_info(&setup.stream_name)
+    crate::core::stored::on_subject(&setup.js, &setup.stream_name, subject, READ_WITHIN)
         .await
-        .map_err(|e| unavailable(&e))?;
-    let mut consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subject.to_owned(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| unavailable(&e))?;
-    let pending = consumer
-        .info()
-        .await
-        .map_err(|e| unavailable(&e))?
-        .num_pending;
-    let mut out = Vec::with_capacity(pending.min(100_000) as usize);
-    if pending == 0 {
-        return Ok(out);
-    }
-    let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-    let read = async {
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| unavailable(&e))?;
-            let info = message.info().map_err(|e| unavailable(&e))?;
-            let (seq, remaining) = (info.stream_sequence, info.pending);
-            if let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) {
-                let traceparent = crate::telemetry::traceparent_of(message.headers.as_ref())
-                    .map(|t| t.to_string());
-                out.push(Stored {
-                    seq,
-                    envelope,
-                    traceparent,
-                });
-            }
-            if remaining == 0 {
-                break;
-            }
-        }
-        Ok::<(), ConsoleError>(())
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .map_err(|_| ConsoleError::unavailable("the event stream did not answer within 20 s"))??;
-    Ok(out)
+        .map_err(|e| ConsoleError::unavailable(format!("cannot read the event stream: {e}")))
 }
 
 /// The point asked for: a stream sequence, or a time (epoch ms or RFC 3339); neither is now.

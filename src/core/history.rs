@@ -5,9 +5,6 @@
 //! (so "previous" and rollback mean "undo this change"). A row's id is the stream sequence of the
 //! event that made it.
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use futures::StreamExt;
-
 use super::configs::ConfigKey;
 use super::configs::PublishConfig;
 use super::event::{ConfigPublished, Envelope, Event, config_subject};
@@ -78,46 +75,16 @@ pub fn rows(key: &ConfigKey, events: &[(u64, Envelope)]) -> Vec<HistoryItem> {
     out
 }
 
+/// How long reading one config's history may take.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Core {
     /// Every event stored on one subject, oldest first.
     async fn subject_events(&self, subject: &str) -> Result<Vec<(u64, Envelope)>, CoreError> {
-        let unavailable =
-            |e: &dyn std::fmt::Display| CoreError::Unavailable(format!("cannot read history: {e}"));
-        let stream = self
-            .js
-            .get_stream(&self.stream_name)
+        let stored = super::stored::on_subject(&self.js, &self.stream_name, subject, READ_WITHIN)
             .await
-            .map_err(|e| unavailable(&e))?;
-        let mut consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: subject.to_owned(),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let pending = consumer
-            .info()
-            .await
-            .map_err(|e| unavailable(&e))?
-            .num_pending;
-        let mut events = Vec::with_capacity(pending as usize);
-        if pending == 0 {
-            return Ok(events);
-        }
-        let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| unavailable(&e))?;
-            let info = message.info().map_err(|e| unavailable(&e))?;
-            let (seq, remaining) = (info.stream_sequence, info.pending);
-            if let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) {
-                events.push((seq, envelope));
-            }
-            if remaining == 0 {
-                break;
-            }
-        }
-        Ok(events)
+            .map_err(|e| CoreError::Unavailable(format!("cannot read history: {e}")))?;
+        Ok(stored.into_iter().map(|s| (s.seq, s.envelope)).collect())
     }
 
     /// A config's history, newest first.

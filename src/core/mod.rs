@@ -18,6 +18,7 @@ pub mod packages;
 pub mod projector;
 pub mod readiness;
 pub mod sessions;
+pub mod stored;
 pub mod txn;
 
 use std::sync::Arc;

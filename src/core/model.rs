@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 use tokio::sync::{broadcast, oneshot, watch};
 
-use super::event::{Envelope, SUBJECT_PREFIX};
+use super::event::Envelope;
 use super::state::{Change, State};
 
 const RECONNECTED: &str = "reconnected";
@@ -243,7 +242,11 @@ impl Model {
             self.set_health(Health::Live);
         }
         let mut messages = within("consumer")(
-            tokio::time::timeout(RESUME_REQUEST_WAIT, events_from(&stream, start)).await,
+            tokio::time::timeout(
+                RESUME_REQUEST_WAIT,
+                super::stored::from_sequence(&stream, start),
+            )
+            .await,
         )?;
         // A consumer whose server lost leadership can go quiet without an error: if events are
         // known to exist beyond what is applied and nothing arrives, start a new one.
@@ -291,25 +294,6 @@ impl Model {
     }
 }
 
-/// Every event from `start` on, in stream order (an ordered consumer: recreated by the client
-/// on gaps).
-async fn events_from<I>(
-    stream: &async_nats::jetstream::stream::Stream<I>,
-    start: u64,
-) -> Result<async_nats::jetstream::consumer::pull::Ordered, String> {
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: format!("{SUBJECT_PREFIX}.>"),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: start.max(1),
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    consumer.messages().await.map_err(|e| e.to_string())
-}
-
 /// Folds the whole stream as it stands now into a fresh state (for `verify`, `rebuild`, backups).
 pub async fn replay(
     js: &async_nats::jetstream::Context,
@@ -329,7 +313,7 @@ pub async fn replay(
     if last == 0 {
         return Ok(state);
     }
-    let mut messages = events_from(&stream, 1).await?;
+    let mut messages = super::stored::from_sequence(&stream, 1).await?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| e.to_string())?;
         let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
