@@ -56,6 +56,16 @@ impl ApiError {
         Self::new(style, StatusCode::BAD_REQUEST, 20002, message)
     }
 
+    /// A request body over the configured limit (`server.max-body`).
+    pub fn too_large(style: Style) -> Self {
+        Self::new(
+            style,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            20002,
+            "request body too large",
+        )
+    }
+
     pub fn from_core(style: Style, e: CoreError) -> Self {
         match e {
             CoreError::Invalid { message, .. } => Self::invalid(style, message),

@@ -47,12 +47,7 @@ impl Probe {
 }
 
 fn invalid() -> ApiError {
-    ApiError::new(
-        Style::V1,
-        StatusCode::BAD_REQUEST,
-        20002,
-        "invalid probeModify",
-    )
+    ApiError::invalid(Style::V1, "invalid probeModify")
 }
 
 /// Parses `Listening-Configs`; anything malformed is `invalid probeModify`, as Nacos answers.
@@ -160,10 +155,8 @@ pub async fn listen(
         return Ok(answer(String::new()));
     };
     let timeout: u64 = timeout.trim().parse().map_err(|_| {
-        ApiError::new(
+        ApiError::invalid(
             Style::V1,
-            StatusCode::BAD_REQUEST,
-            20002,
             format!("invalid Long-Pulling-Timeout: {timeout}"),
         )
     })?;

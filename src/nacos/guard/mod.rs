@@ -416,14 +416,7 @@ async fn admit(route: &Guarded, request: Request) -> Result<Request, Refusal> {
         _ => {
             let bytes = axum::body::to_bytes(body, route.state.max_body)
                 .await
-                .map_err(|_| {
-                    ApiError::new(
-                        style,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        20002,
-                        "request body too large",
-                    )
-                })?;
+                .map_err(|_| ApiError::too_large(style))?;
             (Some(bytes), Body::empty())
         }
     };

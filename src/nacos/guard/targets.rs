@@ -111,14 +111,7 @@ pub(super) async fn parse(
         Rule::KvImport => {
             let bytes = axum::body::to_bytes(std::mem::take(&mut body), input.route.state.max_body)
                 .await
-                .map_err(|_| {
-                    ApiError::new(
-                        style,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        20002,
-                        "request body too large",
-                    )
-                })?;
+                .map_err(|_| ApiError::too_large(style))?;
             let namespace = target::namespace_given(params).map_err(input.target())?;
             let items = transfer::read_kv_items(&bytes, namespace.as_deref())?;
             import(items, params)?

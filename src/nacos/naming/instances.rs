@@ -294,14 +294,10 @@ pub(super) async fn beat(
 ) -> Result<Response, ApiError> {
     let beat: Option<Value> = match p.get("beat").map(str::trim).filter(|b| !b.is_empty()) {
         None => None,
-        Some(raw) => Some(serde_json::from_str(raw).map_err(|_| {
-            ApiError::new(
-                style,
-                StatusCode::BAD_REQUEST,
-                20002,
-                format!("beat is not valid JSON: {raw}"),
-            )
-        })?),
+        Some(raw) => Some(
+            serde_json::from_str(raw)
+                .map_err(|_| ApiError::invalid(style, format!("beat is not valid JSON: {raw}")))?,
+        ),
     };
     let field = |name: &str| beat.as_ref().and_then(|b| b.get(name));
     let ip = field("ip")

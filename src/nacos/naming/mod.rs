@@ -37,10 +37,8 @@ pub(super) fn required<'a>(p: &'a Params, name: &str, style: Style) -> Result<&'
 
 pub(super) fn port(raw: &str, style: Style) -> Result<u16, ApiError> {
     raw.trim().parse::<u16>().map_err(|_| {
-        ApiError::new(
+        ApiError::invalid(
             style,
-            StatusCode::BAD_REQUEST,
-            20002,
             "Param 'port' is illegal, the value should be between 0 and 65535.",
         )
     })
@@ -62,14 +60,10 @@ pub(super) fn boolean(p: &Params, names: &[&str], default: bool) -> bool {
 pub(super) fn number(p: &Params, name: &str, style: Style) -> Result<Option<f64>, ApiError> {
     match p.get(name).map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse::<f64>().map(Some).map_err(|_| {
-            ApiError::new(
-                style,
-                StatusCode::BAD_REQUEST,
-                20002,
-                format!("For input string: \"{v}\""),
-            )
-        }),
+        Some(v) => v
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(style, format!("For input string: \"{v}\""))),
     }
 }
 
