@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime.block_on(nacre::bench::run(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
         Command::CheckCompose { files } => check_compose(&files),
+        Command::CheckK8s { files } => check_k8s(&files),
+        Command::Probe(args) => runtime.block_on(nacre::cli::probe(&args)),
         Command::Status(store) => runtime.block_on(recovery(store, |s| async move {
             nacre::recovery::status::status(&s)
                 .await
@@ -160,6 +162,48 @@ fn check_compose(files: &[std::path::PathBuf]) -> ExitCode {
             Err(e) => {
                 failed = true;
                 eprintln!("nacre check-compose: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn check_k8s(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        let name = file.display();
+        let text = if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(file)
+        };
+        let report = text
+            .map_err(|e| e.to_string())
+            .and_then(|t| nacre::deploy_check::check_k8s(&t));
+        match report {
+            Ok(report) => {
+                for w in &report.warnings {
+                    eprintln!("{name}: warning: {w}");
+                }
+                for p in &report.problems {
+                    eprintln!("{name}: {p}");
+                }
+                if report.problems.is_empty() {
+                    println!(
+                        "{name}: every JetStream store is on a PersistentVolumeClaim, and no deleted claim takes a store with its identity marker"
+                    );
+                } else {
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("nacre check-k8s: {name}: {e}");
             }
         }
     }
