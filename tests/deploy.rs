@@ -19,6 +19,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1094,4 +1095,126 @@ fn check_k8s_reads_a_nats_servers_store_from_its_config_map() {
         "{wrong:#?}"
     );
     assert!(check_k8s("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n").is_err());
+}
+
+// ----- The deployment docs are code ----------------------------------------------------------------
+
+/// The command blocks of a doc: ```sh blocks are run, ```sh static blocks (they need a Docker
+/// engine or a Kubernetes cluster) are checked against the repository.
+fn command_blocks(doc: &str) -> Vec<(bool, String)> {
+    let text = read(doc);
+    let mut out = Vec::new();
+    let mut open: Option<(Option<bool>, String)> = None;
+    for line in text.lines() {
+        match (&mut open, line.trim_start().strip_prefix("```")) {
+            (None, Some(info)) => {
+                let run = match info.trim() {
+                    "sh" => Some(true),
+                    "sh static" => Some(false),
+                    other
+                        if ["bash", "shell", "console"].contains(&other)
+                            || other.starts_with("sh") =>
+                    {
+                        panic!("{doc}: ```{info} is neither run nor checked")
+                    }
+                    _ => None,
+                };
+                open = Some((run, String::new()));
+            }
+            (Some((run, body)), Some(_)) => {
+                if let Some(run) = run {
+                    out.push((*run, std::mem::take(body)));
+                }
+                open = None;
+            }
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "{doc}: an unclosed block");
+    out
+}
+
+fn check_static_line(doc: &str, line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let first = words[0];
+    match first {
+        "docker" | "kubectl" | "helm" => {}
+        "make" => {
+            let makefile = read("Makefile");
+            for target in &words[1..] {
+                assert!(
+                    makefile
+                        .lines()
+                        .any(|l| l.starts_with(&format!("{target}:"))),
+                    "{doc}: {line}: no make target {target}"
+                );
+            }
+        }
+        path => {
+            let file = repo().join(path);
+            assert!(
+                file.exists()
+                    && std::fs::metadata(&file).unwrap().permissions().mode() & 0o111 != 0,
+                "{doc}: {line}: a static line that is neither docker, kubectl, helm, make nor a script of the repository"
+            );
+        }
+    }
+    for (i, word) in words.iter().enumerate() {
+        let named_file = i > 0 && matches!(words[i - 1], "-f" | "--values");
+        if named_file || word.starts_with("deploy/") || word.starts_with("compose/") {
+            assert!(
+                repo().join(word).exists(),
+                "{doc}: {line}: {word} does not exist"
+            );
+            if word.starts_with("compose/") && word.ends_with(".yml") {
+                let report = nacre::deploy_check::check_compose(&repo().join(word)).unwrap();
+                assert!(report.problems.is_empty(), "{doc}: {word}: {report:#?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deployment_docs_commands_run_or_name_what_exists() {
+    let path = format!(
+        "{}:{}:{}",
+        Path::new(env!("CARGO_BIN_EXE_nacre"))
+            .parent()
+            .unwrap()
+            .display(),
+        helm().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for doc in ["docs/docker.md", "docs/kubernetes.md"] {
+        let blocks = command_blocks(doc);
+        assert!(blocks.iter().any(|(run, _)| *run), "{doc}: no block is run");
+        for (run, block) in blocks {
+            if run {
+                let out = Command::new("bash")
+                    .args(["-euo", "pipefail", "-c", &block])
+                    .current_dir(repo())
+                    .env("PATH", &path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{doc}: this block failed:\n{block}\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            } else {
+                for line in block
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                {
+                    check_static_line(doc, line);
+                }
+            }
+        }
+    }
 }
