@@ -627,6 +627,37 @@ async fn the_secured_cluster_of_the_compose_file_runs_nacre_over_tls_at_r3() {
     );
     // (Nacre created the stream and every bucket at R3, or refused to start: three servers with
     // three different dc tags hold them.)
+    // Every view is written under the least-privilege account: an instance's own record too.
+    let registered = http()
+        .post(n.url("/nacos/v1/ns/instance"))
+        .query(&[
+            ("serviceName", "svc"),
+            ("ip", "10.0.0.1"),
+            ("port", "80"),
+            ("ephemeral", "false"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    let views = js.get_key_value("nacre-instances").await.unwrap();
+    eventually("the instance's view record is written", || {
+        let views = views.clone();
+        async move {
+            use futures::StreamExt;
+            match views.keys().await {
+                Ok(keys) => keys.count().await > 0,
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    let ready = http()
+        .get(n.url("/nacos/v1/console/health/readiness"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 }
 
 // ----- R3 across zones: the NATS chart values ----------------------------------------------------
