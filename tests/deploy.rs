@@ -986,6 +986,9 @@ fn the_chart_has_probes_a_disruption_budget_resources_and_a_service_monitor() {
         };
         assert_eq!(expect(&[]), "false");
         assert_eq!(expect(&["--is-upgrade"]), "true");
+        let off = ["--is-upgrade", "--set", "identity.expectExistingStore=false"];
+        assert_eq!(expect(&off), "false");
+        assert_eq!(expect(&["--set", "identity.expectExistingStore=true"]), "true");
     }
     assert!(
         render("cluster-values.yaml", &["--set", "mode=clustered"])

@@ -41,3 +41,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "nacre.backupDir" -}}
 {{- if .Values.backup.existingClaim }}/var/lib/nacre-backups{{ else }}/var/lib/nacre-state/backups{{ end }}
 {{- end }}
+
+{{- define "nacre.expectExistingStore" -}}
+{{- $expect := toString .Values.identity.expectExistingStore }}
+{{- if eq $expect "auto" }}{{ .Release.IsUpgrade }}
+{{- else if has $expect (list "true" "false") }}{{ $expect }}
+{{- else }}{{ fail (printf "identity.expectExistingStore must be auto, true or false, not %q" $expect) }}
+{{- end }}
+{{- end }}
