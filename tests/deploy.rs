@@ -986,9 +986,16 @@ fn the_chart_has_probes_a_disruption_budget_resources_and_a_service_monitor() {
         };
         assert_eq!(expect(&[]), "false");
         assert_eq!(expect(&["--is-upgrade"]), "true");
-        let off = ["--is-upgrade", "--set", "identity.expectExistingStore=false"];
+        let off = [
+            "--is-upgrade",
+            "--set",
+            "identity.expectExistingStore=false",
+        ];
         assert_eq!(expect(&off), "false");
-        assert_eq!(expect(&["--set", "identity.expectExistingStore=true"]), "true");
+        assert_eq!(
+            expect(&["--set", "identity.expectExistingStore=true"]),
+            "true"
+        );
     }
     assert!(
         render("cluster-values.yaml", &["--set", "mode=clustered"])
@@ -1251,4 +1258,67 @@ fn the_deployment_docs_commands_run_or_name_what_exists() {
             }
         }
     }
+}
+
+/// The quoted subjects of a text (NATS conf or YAML): what a permission or export names.
+fn quoted_subjects(text: &str) -> BTreeSet<String> {
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.contains('.') || *s == ">")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_nats_chart_values_carry_the_accounts_of_accounts_conf() {
+    let conf = read("nats/accounts.conf");
+    let values: Value = serde_yaml::from_str(&read("deploy/helm/nats-values.yaml")).unwrap();
+    let accounts = &values["config"]["merge"]["accounts"];
+    let yaml = serde_yaml::to_string(accounts).unwrap();
+    // serde_yaml quotes only what needs it: compare the string leaves instead.
+    fn leaves(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::String(s) if s.contains('.') || s == ">" => {
+                out.insert(s.clone());
+            }
+            Value::Sequence(l) => l.iter().for_each(|v| leaves(v, out)),
+            Value::Mapping(m) => m.values().for_each(|v| leaves(v, out)),
+            _ => {}
+        }
+    }
+    let mut in_values = BTreeSet::new();
+    leaves(accounts, &mut in_values);
+    assert_eq!(in_values, quoted_subjects(&conf), "{yaml}");
+    let nacre = &accounts["NACRE"]["users"][0];
+    assert_eq!(nacre["user"].as_str(), Some("nacre"));
+    assert_eq!(
+        nacre["password"].as_str(),
+        Some("<< $NATS_NACRE_PASSWORD >>")
+    );
+    assert_eq!(accounts["NACRE"]["jetstream"].as_str(), Some("enabled"));
+    let reader = &accounts["READERS"]["users"][0];
+    assert_eq!(reader["user"].as_str(), Some("reader"));
+    assert_eq!(
+        reader["permissions"]["publish"]["deny"][0].as_str(),
+        Some(">")
+    );
+    // The account layout and passwords read the variables accounts.conf reads.
+    for var in ["NATS_NACRE_PASSWORD", "NATS_READER_PASSWORD"] {
+        assert!(conf.contains(&format!("${var}")));
+        assert!(values["container"]["env"][var]["valueFrom"]["secretKeyRef"].is_mapping());
+    }
+    // Credential events stay out of what readers can receive.
+    assert!(
+        !in_values
+            .iter()
+            .any(|s| s.contains("evt.auth") || s.contains("evt.acl"))
+    );
+    // The Nacre chart logs in with the same user and Secret.
+    let chart: Value = serde_yaml::from_str(&read("deploy/helm/nacre/values.yaml")).unwrap();
+    assert_eq!(chart["nats"]["user"].as_str(), Some("nacre"));
+    assert_eq!(
+        chart["nats"]["passwordSecret"]["name"],
+        values["container"]["env"]["NATS_NACRE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+    );
 }
