@@ -313,23 +313,29 @@ fn config_arg(words: &[String]) -> Option<String> {
     })
 }
 
-/// The `store_dir` of a nats-server configuration.
+/// The `store_dir` of a nats-server configuration, in any of its spellings: `store_dir: /x`,
+/// `store_dir = "/x"`, or JSON (`"store_dir": "/x"`, as the official NATS Helm chart writes it,
+/// possibly several keys on one line).
 pub fn store_dir(conf: &str) -> Option<String> {
     conf.lines()
         .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
+        .filter(|l| !l.starts_with('#') && !l.starts_with("//"))
         .find_map(|l| {
-            let rest = l.strip_prefix("store_dir")?.trim_start();
+            let at = l.find("store_dir")?;
+            let rest = l[at + "store_dir".len()..]
+                .trim_start_matches(['"', '\''])
+                .trim_start();
             let rest = rest
                 .strip_prefix(':')
                 .or_else(|| rest.strip_prefix('='))?
-                .trim();
-            let value = rest
-                .trim_matches(|c| c == '"' || c == '\'')
-                .split_whitespace()
-                .next()?
-                .trim_matches('"');
-            Some(value.to_owned())
+                .trim_start();
+            let value = match rest.strip_prefix(['"', '\'']) {
+                Some(quoted) => quoted.split(['"', '\'']).next()?,
+                None => rest
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == '}')
+                    .next()?,
+            };
+            (!value.is_empty()).then(|| value.to_owned())
         })
 }
 
@@ -433,7 +439,9 @@ pub fn check_k8s(text: &str) -> Result<Report, String> {
             let image_name = image.rsplit('/').next().unwrap_or(image);
             let is_nacre =
                 image_name.starts_with("nacre") || env.keys().any(|k| k.starts_with("NACRE_"));
-            let is_nats = !is_nacre && image_name.starts_with("nats");
+            // The nats-server image itself (not nats-box, not the config reloader).
+            let base = image_name.split([':', '@']).next().unwrap_or("");
+            let is_nats = !is_nacre && (base == "nats" || base == "nats-server");
             let mut dirs = Vec::new();
             if is_nats {
                 let mut words = command_words(container.get("command"));
@@ -674,7 +682,15 @@ mod tests {
         );
         assert_eq!(
             store_dir("jetstream {\n  store_dir = \"/x y\"\n}"),
-            Some("/x".into())
+            Some("/x y".into())
+        );
+        assert_eq!(
+            store_dir("{\"jetstream\": {\"max_file_store\": 10, \"store_dir\": \"/data\"}}"),
+            Some("/data".into())
+        );
+        assert_eq!(
+            store_dir("{\n  \"jetstream\": {\n    \"store_dir\": \"/data\",\n  }\n}"),
+            Some("/data".into())
         );
         assert_eq!(store_dir("# store_dir: /no\nlisten: 1"), None);
     }

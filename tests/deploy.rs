@@ -1104,17 +1104,21 @@ fn check_k8s_refuses_what_a_chart_could_get_wrong() {
     );
 }
 
-/// A NATS StatefulSet whose config (in a ConfigMap) puts the store at /data/jetstream.
+/// A NATS StatefulSet whose config (in a ConfigMap, JSON as the official chart writes it) puts
+/// the store at /data/jetstream, beside the chart's nats-box (a client: no store).
 fn nats_manifest(mount: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: nats-config}}\ndata:\n  nats.conf: |\n    \
-         jetstream {{\n      store_dir: /data/jetstream\n    }}\n---\n\
+         {{\"jetstream\": {{\"max_file_store\": 10Gi, \"store_dir\": \"/data/jetstream\"}}, \"port\": 4222}}\n---\n\
          apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: nats}}\nspec:\n  replicas: 3\n  \
          template:\n    spec:\n      containers:\n        - name: nats\n          image: nats:{v}-alpine\n          \
          args: [--config, /etc/nats-config/nats.conf]\n          volumeMounts:\n            \
-         - {{name: config, mountPath: /etc/nats-config}}\n            - {{name: js, mountPath: {mount}}}\n      \
+         - {{name: config, mountPath: /etc/nats-config}}\n            - {{name: js, mountPath: {mount}}}\n        \
+         - name: reloader\n          image: natsio/nats-server-config-reloader:0.23.0\n      \
          volumes:\n        - {{name: config, configMap: {{name: nats-config}}}}\n  \
-         volumeClaimTemplates:\n    - metadata: {{name: js}}\n",
+         volumeClaimTemplates:\n    - metadata: {{name: js}}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: nats-box}}\nspec:\n  template:\n    spec:\n      \
+         containers:\n        - {{name: nats-box, image: natsio/nats-box:0.19.3}}\n",
         v = nats_version()
     )
 }
