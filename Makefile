@@ -1,7 +1,7 @@
 # Nacre — two commands on a fresh machine:
 #   make run    installs a nats-server if none is on PATH, builds, starts Nacre standalone on 127.0.0.1:8848
 #   make test   the same install, then every test (against the pinned newest nats-server and the 2.10 floor),
-#               and the web console's unit and browser tests
+#               the web console's unit and browser tests, and the deployment checks (make deploy-check)
 
 NATS_VERSION       := $(shell cat NATS_VERSION)
 NATS_FLOOR_VERSION := 2.10.26
