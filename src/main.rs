@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Package(args) => runtime.block_on(nacre::packages::cli::run(args)),
         Command::CheckCompose { files } => check_compose(&files),
+        Command::CheckK8s { files } => check_k8s(&files),
+        Command::Probe(args) => runtime.block_on(nacre::cli::probe(&args)),
         Command::Status(store) => runtime.block_on(recovery(store, |s| async move {
             nacre::recovery::status::status(&s)
                 .await
@@ -137,35 +139,72 @@ async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 fn check_compose(files: &[std::path::PathBuf]) -> ExitCode {
-    let mut failed = false;
-    for file in files {
-        match nacre::deploy_check::check_compose(file) {
-            Ok(report) => {
-                for w in &report.warnings {
-                    eprintln!("{}: warning: {w}", file.display());
-                }
-                for p in &report.problems {
-                    eprintln!("{}: {p}", file.display());
-                }
-                if report.problems.is_empty() {
-                    println!(
-                        "{}: every data directory persists, and `down -v` cannot start a store fresh",
-                        file.display()
-                    );
-                } else {
-                    failed = true;
-                }
+    checked(files.iter().map(|file| {
+        let report = nacre::deploy_check::check_compose(file);
+        report_check(
+            "check-compose",
+            &file.display().to_string(),
+            report,
+            "every data directory persists, and `down -v` cannot start a store fresh",
+        )
+    }))
+}
+
+fn check_k8s(files: &[std::path::PathBuf]) -> ExitCode {
+    checked(files.iter().map(|file| {
+        let name = file.display().to_string();
+        let text = if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(file)
+        };
+        let report = text
+            .map_err(|e| e.to_string())
+            .and_then(|t| nacre::deploy_check::check_k8s(&t))
+            .map_err(|e| format!("{name}: {e}"));
+        report_check(
+            "check-k8s",
+            &name,
+            report,
+            "every JetStream store is on a PersistentVolumeClaim, and no deleted claim takes a store with its identity marker",
+        )
+    }))
+}
+
+/// Prints one file's report (warnings, problems, or the line saying it passed); whether it passed.
+fn report_check(
+    command: &str,
+    name: &str,
+    report: Result<nacre::deploy_check::Report, String>,
+    passed: &str,
+) -> bool {
+    match report {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("{name}: warning: {w}");
             }
-            Err(e) => {
-                failed = true;
-                eprintln!("nacre check-compose: {e}");
+            for p in &report.problems {
+                eprintln!("{name}: {p}");
             }
+            if report.problems.is_empty() {
+                println!("{name}: {passed}");
+            }
+            report.problems.is_empty()
+        }
+        Err(e) => {
+            eprintln!("nacre {command}: {e}");
+            false
         }
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
+}
+
+/// Success when every file passed (each is checked and reported, failing or not).
+fn checked(results: impl Iterator<Item = bool>) -> ExitCode {
+    if results.fold(true, |all, ok| all & ok) {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

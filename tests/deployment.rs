@@ -147,7 +147,7 @@ fn the_command_line_check_fails_loudly_on_a_bad_file() {
 
 #[test]
 fn the_image_and_the_nats_configs_agree_with_the_check() {
-    let dockerfile = std::fs::read_to_string(repo().join("compose/Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     assert!(
         dockerfile.contains(&format!("NACRE_DATA_DIR={IMAGE_DATA_DIR}"))
             && dockerfile.contains(&format!("VOLUME {IMAGE_DATA_DIR}"))
