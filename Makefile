@@ -206,7 +206,7 @@ soak: nats-server
 # The benchmark is its own binary (crates/bench), not part of the product.
 bench: nats-server
 	$(CARGO) build --release -p nacre -p nacre-bench
-	NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) ./target/release/nacre-bench
+	NACRE_NATS_STANDALONE_BINARY=$(NATS_BIN) ./target/release/nacre-bench $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

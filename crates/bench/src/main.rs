@@ -1,10 +1,13 @@
-//! `nacre-bench`: throughput and latency of config GET and POST, beside the baselines they are
-//! judged against — a bare axum handler (what GET from memory should approach) and raw JetStream
-//! publish + ack on the same nats-server (what an acknowledged POST should approach).
+//! `nacre-bench`: Nacre measured from outside, beside the ceilings it is judged against.
 //!
-//! Without `--addr` it starts a standalone Nacre (the `nacre` binary beside this one, on a temporary
-//! data directory) and measures everything; with `--addr` it measures GET and POST against a
-//! running Nacre.
+//! The default scenario, `compare` (what `make bench` runs), drives every hot path with wrk in
+//! its own process (see compare.rs). The other scenarios measure what wrk cannot drive — scale,
+//! memory, start-up, backups, packages, gRPC — with a Rust client inside this process; their
+//! rates are bounded by that client and are not comparisons.
+
+mod ceiling;
+mod compare;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,17 +28,21 @@ pub struct BenchArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
-    /// How long each phase runs.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How long each phase (each wrk run, for `compare`) runs.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+    /// Rounds of `compare`, alternating between targets (min/median/max over them).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Distinct configs read and written.
     #[arg(long, default_value_t = 100)]
     pub keys: usize,
     /// Config content size in bytes.
     #[arg(long, default_value_t = 200)]
     pub content_bytes: usize,
-    /// Which measurements: config, naming, or all.
-    #[arg(long, default_value = "all", value_parser = ["config", "naming", "packages", "backup", "consul", "grpc", "tracing", "acl", "all"])]
+    /// Which measurements: `compare` (wrk against every hot path and its ceilings), or one of
+    /// the in-process scenarios.
+    #[arg(long, default_value = "compare", value_parser = ["compare", "config", "naming", "packages", "backup", "consul", "grpc", "tracing", "acl", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -43,6 +50,12 @@ pub struct BenchArgs {
     /// nats-server for the standalone run (default: $NACRE_NATS_STANDALONE_BINARY or PATH).
     #[arg(long)]
     pub nats_server: Option<PathBuf>,
+    /// Internal: serve a ceiling on this port (the benchmark starts itself as a child for it).
+    #[arg(long, hide = true)]
+    pub serve_ceiling: Option<u16>,
+    /// Internal: the nats-server a write ceiling appends to.
+    #[arg(long, hide = true)]
+    pub ceiling_nats: Option<String>,
 }
 
 /// Latencies of one phase, in microseconds.
@@ -170,7 +183,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: BenchArgs) -> ExitCode {
-    match bench(args).await {
+    let outcome = if let Some(port) = args.serve_ceiling {
+        ceiling::serve(
+            port,
+            args.ceiling_nats.clone(),
+            Bytes::from_static(compare::CONTENT.as_bytes()),
+        )
+        .await
+    } else if args.scenario == "compare" {
+        compare::run(&args).await
+    } else {
+        bench(args).await
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nacre bench: {e}");
