@@ -474,6 +474,40 @@ impl Drop for Nacre {
     }
 }
 
+/// Runs `nacre ARGS --nats-url URL --data-dir DIR` (backup, restore, verify, rebuild) against
+/// `nats`, without a config file: whether it succeeded, and its stdout and stderr.
+pub fn nacre_cmd(args: &[&str], nats: &NatsServer, data_dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nacre"))
+        .args(args)
+        .args(["--nats-url", &nats.url(), "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Waits until `nacre verify` agrees: the projector has written every view the stream implies.
+pub async fn wait_for_views(nats: &NatsServer, data_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ok, out) = nacre_cmd(&["verify"], nats, data_dir);
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the views never caught up: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
