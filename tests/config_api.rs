@@ -14,86 +14,6 @@ async fn node() -> (NatsServer, Nacre) {
     (nats, nacre)
 }
 
-async fn json(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-#[tokio::test]
-async fn publish_get_delete_round_trip() {
-    let (_nats, n) = node().await;
-    assert_eq!(
-        get_config(&n, "app.yaml", "DEFAULT_GROUP", "").await,
-        (404, "config data not exist\n".into())
-    );
-    let r = http()
-        .post(n.url("/nacos/v1/cs/configs"))
-        .form(&[
-            ("dataId", "app.yaml"),
-            ("group", "DEFAULT_GROUP"),
-            ("content", "port: 8080"),
-            ("type", "yaml"),
-            ("appName", "shop"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.text().await.unwrap(), "true");
-
-    let r = http()
-        .get(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["config-type"], "yaml");
-    assert_eq!(
-        r.headers()["content-md5"].to_str().unwrap(),
-        md5_hex("port: 8080")
-    );
-    assert_eq!(r.text().await.unwrap(), "port: 8080");
-
-    // "" and "public" are one namespace.
-    assert_eq!(
-        get_config(&n, "app.yaml", "DEFAULT_GROUP", "public")
-            .await
-            .1,
-        "port: 8080"
-    );
-
-    let (_, detail) = json(
-        http().get(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP&show=all")),
-    )
-    .await;
-    assert_eq!(detail["content"], "port: 8080");
-    assert_eq!(detail["appName"], "shop");
-    assert_eq!(detail["type"], "yaml");
-    assert!(detail["id"].is_string());
-
-    let r = http()
-        .delete(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.text().await.unwrap(), "true");
-    assert_eq!(get_config(&n, "app.yaml", "DEFAULT_GROUP", "").await.0, 404);
-    // Deleting what does not exist is not an error, as in Nacos.
-    let r = http()
-        .delete(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.status().as_u16(), r.text().await.unwrap().as_str()),
-        (200, "true")
-    );
-}
-
 /// Read-your-writes (DESIGN invariant 4): a write's answer waits until this node has applied it.
 /// One writer alone usually wins the race against the node's event feed even without that wait,
 /// so many writers at once, each on a kept-alive connection (no connect between the write's
@@ -161,7 +81,7 @@ async fn cas_md5_refuses_a_stale_write_and_accepts_a_current_one() {
     assert_eq!(get_config(&n, "cas", "G", "").await.1, "two");
 
     // v2 answers the conflict in its envelope.
-    let (status, body) = json(
+    let (status, body) = json_answer(
         http()
             .post(n.url("/nacos/v2/cs/config"))
             .header("casMd5", md5_hex("one"))
@@ -180,7 +100,7 @@ async fn search_accurate_and_blur_with_paging() {
     publish(&n, "a.yaml", "G2", "x").await;
 
     let search = |q: &[(&str, &str)]| http().get(n.url("/nacos/v1/cs/configs")).query(q);
-    let (_, page) = json(search(&[
+    let (_, page) = json_answer(search(&[
         ("search", "accurate"),
         ("dataId", "a.yaml"),
         ("group", ""),
@@ -190,7 +110,7 @@ async fn search_accurate_and_blur_with_paging() {
     .await;
     assert_eq!(page["totalCount"], 2);
 
-    let (_, page) = json(search(&[
+    let (_, page) = json_answer(search(&[
         ("search", "blur"),
         ("dataId", "*.yaml"),
         ("group", "G1"),
@@ -209,7 +129,7 @@ async fn search_accurate_and_blur_with_paging() {
         .map(|i| i["dataId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["a.yaml", "b.yaml"]);
-    let (_, page2) = json(search(&[
+    let (_, page2) = json_answer(search(&[
         ("search", "blur"),
         ("dataId", "*.yaml"),
         ("group", "G1"),
@@ -219,7 +139,7 @@ async fn search_accurate_and_blur_with_paging() {
     .await;
     assert_eq!(page2["pageItems"][0]["dataId"], "d.yaml");
 
-    let (status, body) = json(search(&[
+    let (status, body) = json_answer(search(&[
         ("search", "blur"),
         ("dataId", ""),
         ("group", ""),
@@ -236,8 +156,10 @@ async fn history_lists_changes_and_rollback_restores_an_earlier_version() {
     for v in ["v1", "v2", "v3"] {
         publish(&n, "h.yaml", "G", v).await;
     }
-    let (_, page) =
-        json(http().get(n.url("/nacos/v1/cs/history?search=accurate&dataId=h.yaml&group=G"))).await;
+    let (_, page) = json_answer(
+        http().get(n.url("/nacos/v1/cs/history?search=accurate&dataId=h.yaml&group=G")),
+    )
+    .await;
     let rows = page["pageItems"].as_array().unwrap();
     let ops: Vec<_> = rows.iter().map(|r| r["opType"].as_str().unwrap()).collect();
     assert_eq!(ops, ["U", "U", "I"], "newest first: {page}");
@@ -248,20 +170,21 @@ async fn history_lists_changes_and_rollback_restores_an_earlier_version() {
 
     // The newest update row holds the content before that update.
     let nid = rows[0]["id"].as_str().unwrap().to_owned();
-    let (_, detail) = json(http().get(n.url(&format!(
+    let (_, detail) = json_answer(http().get(n.url(&format!(
         "/nacos/v1/cs/history?nid={nid}&dataId=h.yaml&group=G"
     ))))
     .await;
     assert_eq!(detail["content"], "v2");
     assert_eq!(detail["md5"], md5_hex("v2"));
-    let (status, _) = json(http().get(n.url(&format!(
+    let (status, _) = json_answer(http().get(n.url(&format!(
         "/nacos/v1/cs/history?nid={nid}&dataId=other&group=G"
     ))))
     .await;
     assert_eq!(status, 403, "a row is only shown for its own config");
 
     let (_, previous) =
-        json(http().get(n.url("/nacos/v1/cs/history/previous?dataId=h.yaml&group=G&id=0"))).await;
+        json_answer(http().get(n.url("/nacos/v1/cs/history/previous?dataId=h.yaml&group=G&id=0")))
+            .await;
     assert_eq!(previous["content"], "v2");
 
     // Roll back the oldest update: v1 is published again.
@@ -277,7 +200,8 @@ async fn history_lists_changes_and_rollback_restores_an_earlier_version() {
     assert_eq!(get_config(&n, "h.yaml", "G", "").await.1, "v1");
 
     // v2 history is the same, in the envelope.
-    let (_, v2) = json(http().get(n.url("/nacos/v2/cs/history/list?dataId=h.yaml&group=G"))).await;
+    let (_, v2) =
+        json_answer(http().get(n.url("/nacos/v2/cs/history/list?dataId=h.yaml&group=G"))).await;
     assert_eq!(
         (v2["code"].as_u64(), v2["data"]["totalCount"].as_u64()),
         (Some(0), Some(4))
@@ -344,7 +268,7 @@ async fn the_listener_wakes_on_a_change_and_answers_empty_at_its_timeout() {
 #[tokio::test]
 async fn v2_and_v3_routes_speak_the_result_envelope() {
     let (_nats, n) = node().await;
-    let (status, body) = json(http().post(n.url("/nacos/v2/cs/config")).form(&[
+    let (status, body) = json_answer(http().post(n.url("/nacos/v2/cs/config")).form(&[
         ("dataId", "v2"),
         ("group", "G"),
         ("content", "c2"),
@@ -358,12 +282,13 @@ async fn v2_and_v3_routes_speak_the_result_envelope() {
             &serde_json::json!({"code": 0, "message": "success", "data": true})
         )
     );
-    let (_, body) = json(http().get(n.url("/nacos/v2/cs/config?dataId=v2&group=G"))).await;
+    let (_, body) = json_answer(http().get(n.url("/nacos/v2/cs/config?dataId=v2&group=G"))).await;
     assert_eq!(body["data"], "c2");
-    let (status, body) = json(http().get(n.url("/nacos/v2/cs/config?dataId=nope&group=G"))).await;
+    let (status, body) =
+        json_answer(http().get(n.url("/nacos/v2/cs/config?dataId=nope&group=G"))).await;
     assert_eq!((status, body["code"].as_u64()), (404, Some(20004)));
 
-    let (_, body) = json(http().post(n.url("/nacos/v3/admin/cs/config")).form(&[
+    let (_, body) = json_answer(http().post(n.url("/nacos/v3/admin/cs/config")).form(&[
         ("dataId", "v3"),
         ("groupName", "G"),
         ("content", "c3"),
@@ -371,7 +296,7 @@ async fn v2_and_v3_routes_speak_the_result_envelope() {
     .await;
     assert_eq!(body["data"], true);
     let (_, body) =
-        json(http().get(n.url("/nacos/v3/admin/cs/config?dataId=v3&groupName=G"))).await;
+        json_answer(http().get(n.url("/nacos/v3/admin/cs/config?dataId=v3&groupName=G"))).await;
     assert_eq!(
         (
             body["data"]["content"].as_str(),
@@ -380,13 +305,13 @@ async fn v2_and_v3_routes_speak_the_result_envelope() {
         (Some("c3"), Some("public"))
     );
     let (_, body) =
-        json(http().get(n.url("/nacos/v3/client/cs/config?dataId=v3&groupName=G"))).await;
+        json_answer(http().get(n.url("/nacos/v3/client/cs/config?dataId=v3&groupName=G"))).await;
     assert_eq!(body["data"]["md5"], md5_hex("c3"));
     let (status, body) =
-        json(http().get(n.url("/nacos/v3/client/cs/config?dataId=nope&groupName=G"))).await;
+        json_answer(http().get(n.url("/nacos/v3/client/cs/config?dataId=nope&groupName=G"))).await;
     assert_eq!((status, body["code"].as_u64()), (200, Some(20004)));
     let (_, body) =
-        json(http().get(n.url("/nacos/v3/admin/cs/config/list?pageNo=1&pageSize=10"))).await;
+        json_answer(http().get(n.url("/nacos/v3/admin/cs/config/list?pageNo=1&pageSize=10"))).await;
     assert_eq!(body["data"]["totalCount"], 2);
     let r = http()
         .delete(n.url("/nacos/v3/cs/config?dataId=v3&groupName=G"))
@@ -417,7 +342,7 @@ async fn namespaces_are_created_used_and_only_deleted_when_empty() {
         "an existing id answers false, as in Nacos"
     );
 
-    let (_, list) = json(http().get(n.url("/nacos/v1/console/namespaces"))).await;
+    let (_, list) = json_answer(http().get(n.url("/nacos/v1/console/namespaces"))).await;
     let ids: Vec<_> = list["data"]
         .as_array()
         .unwrap()
@@ -453,7 +378,8 @@ async fn namespaces_are_created_used_and_only_deleted_when_empty() {
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "true");
     let (_, one) =
-        json(http().get(n.url("/nacos/v1/console/namespaces?show=all&namespaceId=dev"))).await;
+        json_answer(http().get(n.url("/nacos/v1/console/namespaces?show=all&namespaceId=dev")))
+            .await;
     assert_eq!(
         (
             one["namespaceShowName"].as_str(),
@@ -483,7 +409,8 @@ async fn namespaces_are_created_used_and_only_deleted_when_empty() {
         .await
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "true");
-    let (status, _) = json(http().get(n.url("/nacos/v2/console/namespace?namespaceId=dev"))).await;
+    let (status, _) =
+        json_answer(http().get(n.url("/nacos/v2/console/namespace?namespaceId=dev"))).await;
     assert_eq!(status, 404);
 }
 
@@ -547,9 +474,8 @@ async fn export_and_import_zip_with_policies() {
                 "/nacos/v3/cs/config/import?namespaceId=copy&policy={policy}"
             )))
             .multipart(form)
-            .send()
     };
-    let (_, body) = json_of(import("SKIP", zip.clone()).await.unwrap()).await;
+    let (_, body) = json_answer(import("SKIP", zip.clone())).await;
     assert_eq!(
         (
             body["data"]["successCount"].as_u64(),
@@ -559,9 +485,10 @@ async fn export_and_import_zip_with_policies() {
         "{body}"
     );
     assert_eq!(get_config(&n, "a.yaml", "G", "copy").await.1, "a: 1");
-    let (_, detail) =
-        json(http().get(n.url("/nacos/v1/cs/configs?dataId=a.yaml&group=G&tenant=copy&show=all")))
-            .await;
+    let (_, detail) = json_answer(
+        http().get(n.url("/nacos/v1/cs/configs?dataId=a.yaml&group=G&tenant=copy&show=all")),
+    )
+    .await;
     assert_eq!(
         (detail["type"].as_str(), detail["appName"].as_str()),
         (Some("yaml"), Some("shop")),
@@ -569,7 +496,7 @@ async fn export_and_import_zip_with_policies() {
     );
 
     publish(&n, "a.yaml", "G", "changed").await;
-    let (_, body) = json_of(import("SKIP", zip.clone()).await.unwrap()).await;
+    let (_, body) = json_answer(import("SKIP", zip.clone())).await;
     assert_eq!(body["data"]["skipCount"], 2);
     http()
         .post(n.url("/nacos/v1/cs/configs"))
@@ -582,7 +509,7 @@ async fn export_and_import_zip_with_policies() {
         .send()
         .await
         .unwrap();
-    let (_, body) = json_of(import("ABORT", zip.clone()).await.unwrap()).await;
+    let (_, body) = json_answer(import("ABORT", zip.clone())).await;
     assert_eq!(
         (
             body["data"]["successCount"].as_u64(),
@@ -595,28 +522,14 @@ async fn export_and_import_zip_with_policies() {
         "changed",
         "ABORT stopped before overwriting"
     );
-    let (_, body) = json_of(import("OVERWRITE", zip.clone()).await.unwrap()).await;
+    let (_, body) = json_answer(import("OVERWRITE", zip.clone())).await;
     assert_eq!(body["data"]["successCount"], 2);
     assert_eq!(get_config(&n, "a.yaml", "G", "copy").await.1, "a: 1");
 
-    let (status, body) = json_of(
-        import("SKIP", bytes::Bytes::from_static(b"not a zip"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = json_answer(import("SKIP", bytes::Bytes::from_static(b"not a zip"))).await;
     assert_eq!(status, 400, "{body}");
-    let (status, _) = json_of(import("SOMETIMES", zip).await.unwrap()).await;
+    let (status, _) = json_answer(import("SOMETIMES", zip)).await;
     assert_eq!(status, 400);
-}
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 #[tokio::test]
@@ -646,27 +559,22 @@ async fn consul_style_kv_export_and_import_with_a_namespace_override() {
         http()
             .put(n.url(&format!("/v1/kv/import?namespaceId=dev&policy={policy}")))
             .body(body)
-            .send()
     };
-    let (_, body) = json_of(import("SKIP", items.to_string()).await.unwrap()).await;
+    let (_, body) = json_answer(import("SKIP", items.to_string())).await;
     assert_eq!(body["data"]["successCount"], 1, "{body}");
     assert_eq!(
         get_config(&n, "app.yaml", "DEFAULT_GROUP", "dev").await.1,
         "port: 8080",
         "imported into the override namespace"
     );
-    let (_, body) = json_of(import("SKIP", items.to_string()).await.unwrap()).await;
+    let (_, body) = json_answer(import("SKIP", items.to_string())).await;
     assert_eq!(body["data"]["skipCount"], 1);
-    let (status, _) = json_of(
-        import(
-            "SKIP",
-            "[{\"Key\":\"only-two/parts\",\"Value\":\"eA==\"}]".into(),
-        )
-        .await
-        .unwrap(),
-    )
+    let (status, _) = json_answer(import(
+        "SKIP",
+        "[{\"Key\":\"only-two/parts\",\"Value\":\"eA==\"}]".into(),
+    ))
     .await;
     assert_eq!(status, 400);
-    let (status, _) = json_of(import("SKIP", "not json".into()).await.unwrap()).await;
+    let (status, _) = json_answer(import("SKIP", "not json".into())).await;
     assert_eq!(status, 400);
 }

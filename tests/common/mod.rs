@@ -508,6 +508,56 @@ pub async fn wait_for_views(nats: &NatsServer, data_dir: &Path) {
     }
 }
 
+/// The token secret auth-enabled test nodes sign with.
+pub const AUTH_SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256-0123456789";
+/// The Consul management token auth-enabled test nodes accept.
+pub const CONSUL_MANAGEMENT_TOKEN: &str = "consul-management-token";
+
+/// A node's environment with `auth.enabled`, the test secret and management token, and `extra`.
+pub fn auth_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![
+        ("NACRE_AUTH_ENABLED", "true"),
+        ("NACRE_AUTH_TOKEN_SECRET", AUTH_SECRET),
+        (
+            "NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN",
+            CONSUL_MANAGEMENT_TOKEN,
+        ),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// POST /nacos/v1/auth/login → (status, body; Null when it is not JSON).
+pub async fn login(n: &Nacre, user: &str, password: &str) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(n.url("/nacos/v1/auth/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// A user's access token, asserting the login succeeded.
+pub async fn token(n: &Nacre, user: &str, password: &str) -> String {
+    let (status, body) = login(n, user, password).await;
+    assert_eq!(status, 200, "{body}");
+    body["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// Sends a request: the answer's status, and its body as JSON (its text as a JSON string when
+/// it is not JSON).
+pub async fn json_answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
