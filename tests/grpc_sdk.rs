@@ -148,21 +148,8 @@ async fn the_rust_sdk_gets_publishes_listens_and_removes_configs() {
         .unwrap();
     // The SDK sends its listen request in the background after add_listener returns (a change
     // before it arrives is reported by its next periodic listen, as with Nacos): wait until the
-    // node lists the gRPC listener.
-    eventually("the SDK's listen request to reach the node", || async {
-        let listeners: Value = http()
-            .get(n.url("/nacre/v1/configs/listeners?group=DEFAULT_GROUP&dataId=app.yaml"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        listeners["listeners"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|l| l["protocol"] == "grpc"))
-    })
-    .await;
+    // node lists it.
+    wait_for_listener(&n, "DEFAULT_GROUP", "app.yaml").await;
     // A change published over HTTP reaches the gRPC listener.
     publish(&n, "app.yaml", "DEFAULT_GROUP", "v: 2").await;
     receive(&mut rx, "the change push", |c| c == "v: 2").await;

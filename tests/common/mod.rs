@@ -56,7 +56,8 @@ pub fn http_port() -> u16 {
     }
 }
 
-fn wait_for_port(port: u16, what: &str) {
+/// Waits until something listens on a loopback port (a server just spawned), for at most 30 s.
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not open port {port}");
@@ -610,6 +611,22 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until `n` lists a listener (HTTP long-poll or gRPC) on a public config: a change
+/// published after this reaches it.
+pub async fn wait_for_listener(n: &Nacre, group: &str, data_id: &str) {
+    let url = n.url("/nacre/v1/configs/listeners");
+    eventually(&format!("a listener on {group}/{data_id}"), || {
+        let request = http()
+            .get(&url)
+            .query(&[("group", group), ("dataId", data_id)]);
+        async move {
+            let (_, body) = json_answer(request).await;
+            body["listeners"].as_array().is_some_and(|l| !l.is_empty())
+        }
+    })
+    .await;
 }
 
 /// Runs a second nats-server on a store a Nacre already uses, with a Nacre writing through it,
