@@ -477,6 +477,7 @@ async fn tokens_expire_cannot_be_forged_and_logins_are_throttled() {
         async move { form(reqwest::Method::GET, url, Some(&t), &[]).await }
     };
     assert_eq!(list(fresh.clone()).await.0, 200);
+    // Kept: the sleep is the test (a 1 s token must have expired by now).
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(list(fresh).await, (403, "token expired!".to_string()));
 
