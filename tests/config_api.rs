@@ -14,6 +14,76 @@ async fn node() -> (NatsServer, Nacre) {
     (nats, nacre)
 }
 
+#[tokio::test]
+async fn a_published_config_is_served_with_its_metadata_and_a_deleted_one_is_not_found() {
+    let (_nats, n) = node().await;
+    assert_eq!(
+        get_config(&n, "app.yaml", "DEFAULT_GROUP", "").await,
+        (404, "config data not exist\n".into())
+    );
+    let r = http()
+        .post(n.url("/nacos/v1/cs/configs"))
+        .form(&[
+            ("dataId", "app.yaml"),
+            ("group", "DEFAULT_GROUP"),
+            ("content", "port: 8080"),
+            ("type", "yaml"),
+            ("appName", "shop"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "true");
+
+    let r = http()
+        .get(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["config-type"], "yaml");
+    assert_eq!(
+        r.headers()["content-md5"].to_str().unwrap(),
+        md5_hex("port: 8080")
+    );
+    assert_eq!(r.text().await.unwrap(), "port: 8080");
+
+    // "" and "public" are one namespace.
+    assert_eq!(
+        get_config(&n, "app.yaml", "DEFAULT_GROUP", "public")
+            .await
+            .1,
+        "port: 8080"
+    );
+
+    let (_, detail) = json_answer(
+        http().get(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP&show=all")),
+    )
+    .await;
+    assert_eq!(detail["content"], "port: 8080");
+    assert_eq!(detail["appName"], "shop");
+    assert_eq!(detail["type"], "yaml");
+    assert!(detail["id"].is_string());
+
+    let r = http()
+        .delete(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "true");
+    assert_eq!(get_config(&n, "app.yaml", "DEFAULT_GROUP", "").await.0, 404);
+    // Deleting what does not exist is not an error, as in Nacos.
+    let r = http()
+        .delete(n.url("/nacos/v1/cs/configs?dataId=app.yaml&group=DEFAULT_GROUP"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap().as_str()),
+        (200, "true")
+    );
+}
+
 /// Read-your-writes (DESIGN invariant 4): a write's answer waits until this node has applied it.
 /// One writer alone usually wins the race against the node's event feed even without that wait,
 /// so many writers at once, each on a kept-alive connection (no connect between the write's

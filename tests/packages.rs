@@ -112,7 +112,8 @@ async fn chunk_messages(nats_url: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn upload_list_download_delete_and_overwrite() {
+async fn a_package_is_served_byte_identical_replaced_only_on_request_and_a_deleted_one_leaves_no_object()
+ {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let key = "linux/fusion-collectors/1.2.0/collector.tar.gz";
@@ -212,7 +213,7 @@ async fn upload_list_download_delete_and_overwrite() {
 }
 
 #[tokio::test]
-async fn multipart_upload_and_the_cli() {
+async fn a_multipart_or_cli_upload_is_served_and_rm_leaves_no_object() {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let data = bytes_of(70_000, 3);
