@@ -20,17 +20,6 @@ use md5::Digest;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
-const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256-0123456789";
-const MANAGEMENT: &str = "consul-management-token";
-
-fn auth_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("NACRE_AUTH_ENABLED", "true"),
-        ("NACRE_AUTH_TOKEN_SECRET", SECRET),
-        ("NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN", MANAGEMENT),
-    ]
-}
-
 fn md5_hex(s: &str) -> String {
     hex::encode(md5::Md5::digest(s.as_bytes()))
 }
@@ -125,19 +114,6 @@ async fn admin_form(n: &Nacre, method: M, path: &str, token: &str, params: &[(&s
     assert!(status.is_success(), "{method} {path} {params:?}: {body}");
 }
 
-async fn login(n: &Nacre, user: &str, password: &str) -> String {
-    let r: Value = http()
-        .post(n.url("/nacos/v1/auth/login"))
-        .form(&[("username", user), ("password", password)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["accessToken"].as_str().expect("a token").to_owned()
-}
-
 /// How many events each subject under `filter` holds.
 async fn subject_counts(nats: &NatsServer, filter: &str) -> BTreeMap<String, usize> {
     let js = async_nats::jetstream::new(nats.client().await);
@@ -178,7 +154,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let admin = login(n, "nacos", "admin-password").await;
+    let admin = token(n, "nacos", "admin-password").await;
     let post = |path: &'static str, params: Vec<(&'static str, String)>| {
         let admin = admin.clone();
         async move {
@@ -334,7 +310,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     ] {
         let r = http()
             .put(n.consul(&format!("/v1/kv/{key}")))
-            .header("X-Consul-Token", MANAGEMENT)
+            .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
             .body(value)
             .send()
             .await
@@ -351,7 +327,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     ] {
         let r = http()
             .put(n.consul("/v1/agent/service/register"))
-            .header("X-Consul-Token", MANAGEMENT)
+            .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
             .json(
                 &json!({"Name": name, "ID": name, "Address": address, "Port": 80,
                 "Check": {"TTL": "60s", "Notes": notes}}),
@@ -363,7 +339,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     }
     let session: Value = http()
         .put(n.consul("/v1/session/create"))
-        .header("X-Consul-Token", MANAGEMENT)
+        .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
         .json(&json!({"Name": format!("session-{u}"), "TTL": "60s"}))
         .send()
         .await
@@ -374,7 +350,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     let session = session["ID"].as_str().unwrap().to_owned();
     let lock = http()
         .put(n.consul(&format!("/v1/kv/victim/lock?acquire={session}")))
-        .header("X-Consul-Token", MANAGEMENT)
+        .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
         .body(format!("lock-{u}"))
         .send()
         .await
@@ -382,7 +358,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
     assert_eq!(lock.text().await.unwrap().trim(), "true");
     let policy: Value = http()
         .put(n.consul("/v1/acl/policy"))
-        .header("X-Consul-Token", MANAGEMENT)
+        .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
         .json(&json!({"Name": "mine-only", "Rules":
             r#"key_prefix "mine/" { policy = "write" } service_prefix "mine-" { policy = "write" } node_prefix "" { policy = "read" } session_prefix "mine-" { policy = "write" } agent_prefix "" { policy = "read" }"#}))
         .send()
@@ -393,7 +369,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
         .unwrap();
     let token: Value = http()
         .put(n.consul("/v1/acl/token"))
-        .header("X-Consul-Token", MANAGEMENT)
+        .header("X-Consul-Token", CONSUL_MANAGEMENT_TOKEN)
         .json(&json!({"Policies": [{"ID": policy["ID"]}]}))
         .send()
         .await
@@ -403,7 +379,7 @@ async fn world(n: &Nacre) -> (String, String, Victim) {
         .unwrap();
     let consul_token = token["SecretID"].as_str().unwrap().to_owned();
 
-    let dev = login(n, "dev", "dev-password").await;
+    let dev = common::token(n, "dev", "dev-password").await;
     let markers = vec![
         current.clone(),
         md5_hex(&current),
@@ -530,7 +506,7 @@ fn group_attacks() -> Vec<(String, Vec<Param>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_a_request_reaches_outside_the_grant() {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(&nats, &auth_env()).await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (admin, dev, v) = world(&n).await;
     let before = subject_counts(&nats, "nacre.evt.>").await;
 
@@ -795,7 +771,7 @@ async fn no_spelling_of_a_request_reaches_outside_the_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consul_reads_answer_nothing_outside_the_token_policy() {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(&nats, &auth_env()).await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (_, _, v) = world(&n).await;
     let mut seen_by_management = 0;
     for route in nacre::consul::routes() {
@@ -818,7 +794,7 @@ async fn consul_reads_answer_nothing_outside_the_token_policy() {
                 if let Some(m) = leaked(&body, &v.markers) {
                     panic!("GET {url} → {status} leaked {m:?}: {body}");
                 }
-                let (_, full) = get(MANAGEMENT).await;
+                let (_, full) = get(CONSUL_MANAGEMENT_TOKEN).await;
                 if leaked(&full, &v.markers).is_some() {
                     seen_by_management += 1;
                 }
@@ -868,9 +844,9 @@ async fn last_change(n: &Nacre, admin: &str, ns: &str, data_id: &str) -> (String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let nats = NatsServer::start();
-    let direct = Nacre::external_with(&nats, &auth_env()).await;
+    let direct = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (admin, _, _) = world(&direct).await;
-    let mut env = auth_env();
+    let mut env = auth_env(&[]);
     env.push(("NACRE_SERVER_TRUSTED_PROXIES", "127.0.0.0/8"));
     let proxied = Nacre::external_with(&nats, &env).await;
     for (n, expected_ip) in [(&direct, "127.0.0.1"), (&proxied, "6.6.6.6")] {
@@ -933,7 +909,7 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_user_costs_a_login_as_much_as_a_wrong_password() {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(&nats, &auth_env()).await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     world(&n).await;
     let time = |user: String| {
         let request = http()
@@ -966,7 +942,7 @@ async fn an_unknown_user_costs_a_login_as_much_as_a_wrong_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_record_the_authenticated_user_never_a_header() {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(&nats, &auth_env()).await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (admin, dev, _) = world(&n).await;
     // A package uploader is the token's user, whatever a header claims.
     let r = http()
@@ -1052,7 +1028,7 @@ async fn changes_record_the_authenticated_user_never_a_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_that_would_inflate_past_the_bounds_write_nothing() {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(&nats, &auth_env()).await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     let (admin, _, _) = world(&n).await;
     let before = nats.last_seq().await;
     let bomb = "0".repeat(5 * 1024 * 1024);

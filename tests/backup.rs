@@ -2,27 +2,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use async_nats::jetstream;
 use common::*;
 use serde_json::Value;
-
-fn nacre_cmd(args: &[&str], nats: &NatsServer, data_dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nacre"))
-        .args(args)
-        .args(["--nats-url", &nats.url(), "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[tokio::test]
 async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
@@ -52,7 +34,7 @@ async fn backup_wipe_restore_brings_everything_back_and_verify_agrees() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the projector writes the views
+    wait_for_views(&nats, dir.path()).await; // the backup must hold complete views
     let before = nats.last_seq().await;
 
     let backup_dir = tempfile::tempdir().unwrap();
@@ -148,7 +130,7 @@ async fn verify_reports_every_difference_and_rebuild_fixes_them() {
     for i in 0..5 {
         publish(&n, &format!("v{i}"), "G", "x").await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    wait_for_views(&nats, dir.path()).await; // what is tampered with below is all there is
     n.stop(); // no projector to repair the views behind our back
 
     let js = jetstream::new(nats.client().await);

@@ -117,8 +117,6 @@ async fn nacos_client_3_configs_namespaces_naming_and_pushes() {
     nacos_client_scenario("3").await;
 }
 
-const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256-0123456789";
-
 /// Auth on: the client logs in with username and password (v1 login from 2.x, v3 from 3.x) and
 /// works; with a wrong password every request is refused, and nothing it tried was written.
 async fn nacos_client_login(generation: &str) {
@@ -127,7 +125,7 @@ async fn nacos_client_login(generation: &str) {
         &nats,
         &[
             ("NACRE_AUTH_ENABLED", "true"),
-            ("NACRE_AUTH_TOKEN_SECRET", SECRET),
+            ("NACRE_AUTH_TOKEN_SECRET", AUTH_SECRET),
         ],
     )
     .await;
@@ -145,16 +143,7 @@ async fn nacos_client_login(generation: &str) {
     let (ok, output) = nacos_client(generation, &n, &["refused", "nacos", "wrong-password"]).await;
     assert!(ok && output.contains("refused: ok"), "{output}");
 
-    let login: Value = http()
-        .post(n.url("/nacos/v1/auth/login"))
-        .form(&[("username", "nacos"), ("password", "java-admin-password")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["accessToken"].as_str().unwrap();
+    let token = &token(&n, "nacos", "java-admin-password").await;
     let read = |data_id: &'static str| {
         http()
             .get(n.url("/nacos/v1/cs/configs"))

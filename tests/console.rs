@@ -75,13 +75,7 @@ async fn json_get(url: String, token: Option<&str>) -> (u16, Value) {
     if let Some(t) = token {
         request = request.bearer_auth(t);
     }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    json_answer(request).await
 }
 
 async fn form(

@@ -9,22 +9,9 @@ use common::*;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-const MANAGEMENT: &str = "consul-management-token";
-
 async fn start() -> (NatsServer, Nacre) {
     let nats = NatsServer::start();
-    let n = Nacre::external_with(
-        &nats,
-        &[
-            ("NACRE_AUTH_ENABLED", "true"),
-            (
-                "NACRE_AUTH_TOKEN_SECRET",
-                "a-test-secret-that-is-long-enough-for-hs256-0123456789",
-            ),
-            ("NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN", MANAGEMENT),
-        ],
-    )
-    .await;
+    let n = Nacre::external_with(&nats, &auth_env(&[])).await;
     (nats, n)
 }
 
@@ -67,7 +54,7 @@ async fn token_with(n: &Nacre, name: &str, rules: &str) -> (String, String, Stri
         n,
         reqwest::Method::PUT,
         "/v1/acl/policy",
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         Some(json!({"Name": name, "Rules": rules})),
     )
     .await;
@@ -78,7 +65,7 @@ async fn token_with(n: &Nacre, name: &str, rules: &str) -> (String, String, Stri
         n,
         reqwest::Method::PUT,
         "/v1/acl/token",
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         Some(json!({"Description": name, "Policies": [{"Name": name}]})),
     )
     .await;
@@ -105,7 +92,7 @@ async fn a_token_writes_only_the_keys_its_policies_grant() {
     let (_nats, n) = start().await;
     let (_, accessor, app) = token_with(&n, "app", APP_RULES).await;
     for key in ["other/k", "app/secret/s"] {
-        assert_eq!(put_kv(&n, key, MANAGEMENT).await.0, 200);
+        assert_eq!(put_kv(&n, key, CONSUL_MANAGEMENT_TOKEN).await.0, 200);
     }
 
     assert_eq!(put_kv(&n, "app/config", &app).await, (200, "true".into()));
@@ -133,7 +120,14 @@ async fn a_token_writes_only_the_keys_its_policies_grant() {
     let (status, keys) = call(&n, M::GET, "/v1/kv/?keys", Some(&app), None).await;
     assert_eq!(status, 200);
     assert_eq!(json_of(&keys), json!(["app/config", "other/k"]));
-    let (_, all) = call(&n, M::GET, "/v1/kv/?keys", Some(MANAGEMENT), None).await;
+    let (_, all) = call(
+        &n,
+        M::GET,
+        "/v1/kv/?keys",
+        Some(CONSUL_MANAGEMENT_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(
         json_of(&all),
         json!(["app/config", "app/secret/s", "other/k"])
@@ -146,9 +140,15 @@ async fn a_token_writes_only_the_keys_its_policies_grant() {
         403
     );
     assert_eq!(
-        call(&n, M::GET, "/v1/kv/app/secret/s", Some(MANAGEMENT), None)
-            .await
-            .0,
+        call(
+            &n,
+            M::GET,
+            "/v1/kv/app/secret/s",
+            Some(CONSUL_MANAGEMENT_TOKEN),
+            None
+        )
+        .await
+        .0,
         200,
         "nothing was deleted"
     );
@@ -172,9 +172,15 @@ async fn a_token_writes_only_the_keys_its_policies_grant() {
         json!([{"OpIndex": 1, "What": "Permission denied"}])
     );
     assert_eq!(
-        call(&n, M::GET, "/v1/kv/app/txn", Some(MANAGEMENT), None)
-            .await
-            .0,
+        call(
+            &n,
+            M::GET,
+            "/v1/kv/app/txn",
+            Some(CONSUL_MANAGEMENT_TOKEN),
+            None
+        )
+        .await
+        .0,
         404
     );
     // get-tree answers only readable keys.
@@ -225,7 +231,7 @@ async fn services_are_registered_and_seen_only_as_policies_allow() {
     let (status, body) = register("db", app.clone()).await;
     assert_eq!(status, 403);
     assert!(body.starts_with("Permission denied"), "{body}");
-    assert_eq!(register("db", MANAGEMENT.into()).await.0, 200);
+    assert_eq!(register("db", CONSUL_MANAGEMENT_TOKEN.into()).await.0, 200);
 
     let (_, visible) = call(&n, M::GET, "/v1/catalog/services", Some(&app), None).await;
     let visible = json_of(&visible);
@@ -247,7 +253,14 @@ async fn services_are_registered_and_seen_only_as_policies_allow() {
         .0,
         403
     );
-    let (_, db) = call(&n, M::GET, "/v1/health/service/db", Some(MANAGEMENT), None).await;
+    let (_, db) = call(
+        &n,
+        M::GET,
+        "/v1/health/service/db",
+        Some(CONSUL_MANAGEMENT_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(
         json_of(&db).as_array().map(Vec::len),
         Some(1),
@@ -283,7 +296,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         &n,
         M::GET,
         &format!("/v1/acl/token/{accessor}"),
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         None,
     )
     .await;
@@ -298,7 +311,14 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
             .0,
         403
     );
-    let (_, tokens) = call(&n, M::GET, "/v1/acl/tokens", Some(MANAGEMENT), None).await;
+    let (_, tokens) = call(
+        &n,
+        M::GET,
+        "/v1/acl/tokens",
+        Some(CONSUL_MANAGEMENT_TOKEN),
+        None,
+    )
+    .await;
     let tokens = json_of(&tokens);
     assert!(
         tokens
@@ -313,10 +333,24 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         json!({"Name": "app", "Rules": ""}),
         json!({"Name": "bad name!", "Rules": ""}),
     ] {
-        let (status, body) = call(&n, M::PUT, "/v1/acl/policy", Some(MANAGEMENT), Some(bad)).await;
+        let (status, body) = call(
+            &n,
+            M::PUT,
+            "/v1/acl/policy",
+            Some(CONSUL_MANAGEMENT_TOKEN),
+            Some(bad),
+        )
+        .await;
         assert_eq!(status, 400, "{body}");
     }
-    let (_, policies) = call(&n, M::GET, "/v1/acl/policies", Some(MANAGEMENT), None).await;
+    let (_, policies) = call(
+        &n,
+        M::GET,
+        "/v1/acl/policies",
+        Some(CONSUL_MANAGEMENT_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(
         json_of(&policies).as_array().map(Vec::len),
         Some(2),
@@ -328,7 +362,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         &n,
         M::PUT,
         &format!("/v1/acl/policy/{policy}"),
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         Some(json!({"Name": "app", "Rules": "key_prefix \"\" { policy = \"write\" }"})),
     )
     .await;
@@ -340,7 +374,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         &n,
         M::DELETE,
         &format!("/v1/acl/token/{accessor}"),
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         None,
     )
     .await;
@@ -357,7 +391,10 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         r#"key_prefix "public/" { policy = "read" }"#,
     )
     .await;
-    assert_eq!(put_kv(&n, "public/motd", MANAGEMENT).await.0, 200);
+    assert_eq!(
+        put_kv(&n, "public/motd", CONSUL_MANAGEMENT_TOKEN).await.0,
+        200
+    );
     assert_eq!(
         call(&n, M::GET, "/v1/kv/public/motd", None, None).await.0,
         403
@@ -366,7 +403,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         &n,
         M::PUT,
         "/v1/acl/token/00000000-0000-0000-0000-000000000002",
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         Some(json!({"Policies": [{"Name": "public-read"}]})),
     )
     .await;
@@ -387,7 +424,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
             &n,
             M::PUT,
             "/v1/acl/token",
-            Some(MANAGEMENT),
+            Some(CONSUL_MANAGEMENT_TOKEN),
             Some(expiry.clone()),
         )
         .await;
@@ -398,7 +435,7 @@ async fn tokens_are_managed_through_the_acl_api_and_secrets_stay_out_of_events()
         &n,
         M::PUT,
         "/v1/acl/token",
-        Some(MANAGEMENT),
+        Some(CONSUL_MANAGEMENT_TOKEN),
         Some(json!({"ExpirationTime": in_an_hour})),
     )
     .await;

@@ -201,9 +201,11 @@ async fn blocking_queries_wake_on_change_and_never_go_backwards() {
     let url = n.consul(&format!("/v1/kv/watched?recurse&index={index}&wait=10s"));
     let started = Instant::now();
     let waiting = tokio::spawn(call(reqwest::Method::GET, url, None));
+    // Kept: "nothing wakes it for a while" is the test; no condition to wait for.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "nothing changed: it blocks");
     put(&n, "unrelated", "x").await;
+    // Kept: as above, after an unrelated write.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         !waiting.is_finished(),
@@ -261,6 +263,7 @@ async fn empty_prefixes_and_missing_keys_carry_the_tables_index() {
             tokio::spawn(call(reqwest::Method::GET, url, None))
         })
         .collect();
+    // Kept: "nothing wakes them for a while" is the test; no condition to wait for.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         waits.iter().all(|w| !w.is_finished()),

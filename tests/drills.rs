@@ -4,15 +4,20 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use common::*;
 
-/// Writes configs one after another until told to stop; returns each acknowledged id with the
-/// moment its acknowledgement arrived.
-async fn write_until(base: String, prefix: &str, stop: Arc<AtomicBool>) -> Vec<(String, Instant)> {
+/// Writes configs one after another until told to stop, counting acknowledgements in `acks`;
+/// returns each acknowledged id with the moment its acknowledgement arrived.
+async fn write_until(
+    base: String,
+    prefix: &str,
+    stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
+) -> Vec<(String, Instant)> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -35,6 +40,7 @@ async fn write_until(base: String, prefix: &str, stop: Arc<AtomicBool>) -> Vec<(
             && r.status() == 200
         {
             acked.push((id, Instant::now()));
+            acks.fetch_add(1, Ordering::Relaxed);
         }
     }
     acked
@@ -56,12 +62,16 @@ async fn killing_the_stream_leader_of_an_r3_cluster_loses_no_acknowledged_write(
     assert!(info.cluster.is_some(), "a clustered stream");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicUsize::new(0));
     let writer = {
-        let stop = stop.clone();
+        let (stop, acks) = (stop.clone(), acks.clone());
         let base = n.base();
-        tokio::spawn(async move { write_until(base, "r3", stop).await })
+        tokio::spawn(async move { write_until(base, "r3", stop, acks).await })
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually("writes to flow before the kill", || async {
+        acks.load(Ordering::Relaxed) > 20
+    })
+    .await;
     // Kill whichever server leads the stream now, mid-write.
     let leader = js
         .get_stream("NACRE_EVENTS")
@@ -74,8 +84,15 @@ async fn killing_the_stream_leader_of_an_r3_cluster_loses_no_acknowledged_write(
         .and_then(|c| c.leader)
         .expect("a stream leader");
     let killed_at = Instant::now();
+    let acks_at_kill = acks.load(Ordering::Relaxed);
     cluster.node(&leader).kill();
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The election takes seconds; the writes that resume after it are the drill's result.
+    eventually_for(
+        "writes to resume after the election",
+        Duration::from_secs(60),
+        || async { acks.load(Ordering::Relaxed) > acks_at_kill + 20 },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let acked = writer.await.unwrap();
     let before = acked.iter().filter(|(_, at)| *at < killed_at).count();
@@ -143,9 +160,10 @@ async fn killing_a_nacre_node_mid_write_loses_no_acknowledged_write() {
     let mut a = Nacre::external(&nats).await;
     let b = Nacre::external(&nats).await;
     let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let stop = stop.clone();
+        let (stop, acks) = (stop.clone(), acks.clone());
         let base = a.base();
         writers.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
@@ -164,7 +182,10 @@ async fn killing_a_nacre_node_mid_write_loses_no_acknowledged_write() {
                     .send()
                     .await
                 {
-                    Ok(r) if r.status() == 200 => acked.push(id),
+                    Ok(r) if r.status() == 200 => {
+                        acked.push(id);
+                        acks.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -172,7 +193,10 @@ async fn killing_a_nacre_node_mid_write_loses_no_acknowledged_write() {
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually("writes to flow before the kill", || async {
+        acks.load(Ordering::Relaxed) > 20
+    })
+    .await;
     a.kill();
     stop.store(true, Ordering::Relaxed);
     let mut acked = Vec::new();

@@ -181,7 +181,7 @@ async fn two_nodes_share_one_stream() {
             )])
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_listener(&b, "G", "shared").await;
     publish(&a, "shared", "G", "again from A").await;
     let r = tokio::time::timeout(Duration::from_secs(5), listener)
         .await

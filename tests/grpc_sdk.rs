@@ -147,8 +147,9 @@ async fn the_rust_sdk_gets_publishes_listens_and_removes_configs() {
         .await
         .unwrap();
     // The SDK sends its listen request in the background after add_listener returns (a change
-    // before it arrives is reported by its next periodic listen, as with Nacos): let it land.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // before it arrives is reported by its next periodic listen, as with Nacos): wait until the
+    // node lists it.
+    wait_for_listener(&n, "DEFAULT_GROUP", "app.yaml").await;
     // A change published over HTTP reaches the gRPC listener.
     publish(&n, "app.yaml", "DEFAULT_GROUP", "v: 2").await;
     receive(&mut rx, "the change push", |c| c == "v: 2").await;

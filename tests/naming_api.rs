@@ -421,6 +421,7 @@ async fn beats_keep_an_instance_alive_and_re_register_it_after_removal() {
             ),
             (200, Some(10200), Some(300))
         );
+        // Kept: the beat cadence is the test (3 s of beats every 300 ms).
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let info = list(&n, &[("serviceName", "chatty")]).await;
@@ -494,6 +495,7 @@ async fn two_nodes_share_liveness_and_expire_exactly_once() {
             ],
         )
         .await;
+        // Kept: the beat cadence is the test (250 ms beats against a 2.5 s timeout).
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for node in [&a, &b] {
@@ -508,6 +510,7 @@ async fn two_nodes_share_liveness_and_expire_exactly_once() {
             && ips(&list(&b, &[("serviceName", "shared")]).await).is_empty()
     })
     .await;
+    // Kept: late or doubled events would arrive now; "nothing more comes" is the test.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut types = Vec::new();

@@ -49,22 +49,6 @@ fn run_nats(server: &NatsServer, args: &[&str]) -> String {
     text
 }
 
-fn nacre_cmd(args: &[&str], server: &NatsServer, data_dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nacre"))
-        .args(args)
-        .args(["--nats-url", &server.url(), "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// The streams Nacre owns and a backup must hold (src/recovery: `owned_streams`).
 const OWNED: [&str; 6] = [
     "NACRE_EVENTS",
@@ -178,18 +162,7 @@ async fn snapshot(n: &Nacre) -> Vec<(String, Vec<u8>)> {
 async fn seeded(server: &NatsServer, dir: &Path) -> (Nacre, Vec<(String, Vec<u8>)>, u64) {
     let n = Nacre::external_in(server, dir).await;
     seed(&n).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (ok, out) = nacre_cmd(&["verify"], server, dir);
-        if ok {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the views never caught up: {out}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_views(server, dir).await;
     let before = snapshot(&n).await;
     assert_eq!(
         before

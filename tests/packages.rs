@@ -73,6 +73,29 @@ async fn object_messages(nats_url: &str) -> u64 {
         .messages
 }
 
+/// What the packages Object Store itself holds under `key` (not Nacre's index): None when the
+/// object is absent or deleted.
+async fn stored(
+    nats_url: &str,
+    key: &str,
+) -> Option<async_nats::jetstream::object_store::ObjectInfo> {
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
+    let store = js.get_object_store("nacre-packages").await.unwrap();
+    match store.info(key).await {
+        Ok(info) if !info.deleted => Some(info),
+        Ok(_) => None,
+        Err(e) if e.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound => None,
+        Err(e) => panic!("Object Store info {key}: {e}"),
+    }
+}
+
+/// Files in the node's upload spool directory.
+fn spooled_files(n: &Nacre) -> usize {
+    std::fs::read_dir(n.data_dir.join("uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// Chunk messages in the packages Object Store stream.
 async fn chunk_messages(nats_url: &str) -> u64 {
     let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
@@ -89,7 +112,8 @@ async fn chunk_messages(nats_url: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn upload_list_download_delete_and_overwrite() {
+async fn a_package_is_served_byte_identical_replaced_only_on_request_and_a_deleted_one_leaves_no_object()
+ {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let key = "linux/fusion-collectors/1.2.0/collector.tar.gz";
@@ -163,6 +187,12 @@ async fn upload_list_download_delete_and_overwrite() {
         .await
         .unwrap();
     assert_eq!(filtered["count"], 0);
+    let before = stored(&nats.url(), key).await;
+    assert_eq!(
+        before.map(|o| o.size),
+        Some(newer.len()),
+        "the Object Store holds the package before the delete"
+    );
     let r = http()
         .delete(n.url(&format!("{BASE}/{key}")))
         .send()
@@ -171,6 +201,10 @@ async fn upload_list_download_delete_and_overwrite() {
     assert_eq!(r.status(), 200);
     assert!(listed(&n).await.is_empty());
     assert_eq!(download(&n, key).await.0, 404);
+    assert!(
+        stored(&nats.url(), key).await.is_none(),
+        "the Object Store no longer holds the package"
+    );
     assert_eq!(
         chunk_messages(&nats.url()).await,
         0,
@@ -179,7 +213,7 @@ async fn upload_list_download_delete_and_overwrite() {
 }
 
 #[tokio::test]
-async fn multipart_upload_and_the_cli() {
+async fn a_multipart_or_cli_upload_is_served_and_rm_leaves_no_object() {
     let nats = NatsServer::start();
     let n = Nacre::external(&nats).await;
     let data = bytes_of(70_000, 3);
@@ -257,8 +291,19 @@ async fn multipart_upload_and_the_cli() {
         "1.0.0",
     ]);
     assert!(!again.0 && again.2.contains("already exists"), "{again:?}");
-    assert!(cli(&["rm", "windows/fusion-collectors/1.0.0/collector.zip"]).0);
-    assert!(!cli(&["ls"]).1.contains("windows"));
+    let pushed = "windows/fusion-collectors/1.0.0/collector.zip";
+    assert!(
+        stored(&nats.url(), pushed).await.is_some(),
+        "the Object Store holds the pushed package"
+    );
+    let rm = cli(&["rm", pushed]);
+    assert!(rm.0, "{rm:?}");
+    let ls = cli(&["ls"]);
+    assert!(ls.0 && !ls.1.contains("windows"), "{ls:?}");
+    assert!(
+        stored(&nats.url(), pushed).await.is_none(),
+        "`nacre package rm` removes the bytes from the Object Store"
+    );
 }
 
 /// Seed 000's outage, replayed: the package must survive a restart of Nacre and its nats-server.
@@ -343,14 +388,18 @@ async fn an_interrupted_upload_leaves_nothing_behind() {
         tcp.write_all(head.as_bytes()).unwrap();
         tcp.write_all(&bytes_of(1024 * 1024, 8)).unwrap();
         tcp.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // The upload is being spooled: the check below looks where spool files really are.
+        eventually("the partial upload to be spooled", || async {
+            spooled_files(&n) == 1
+        })
+        .await;
     } // dropped: the connection closes mid-body
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the partial upload's spool file to be removed", || async {
+        spooled_files(&n) == 0
+    })
+    .await;
     assert!(listed(&n).await.is_empty());
     assert_eq!(object_messages(&nats.url()).await, 0);
-    let spool = n.data_dir.join("uploads");
-    let left = std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(left, 0, "no spool file left in {}", spool.display());
 }
 
 #[tokio::test]

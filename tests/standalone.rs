@@ -11,32 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn publish_config(
-    n: &Nacre,
-    data_id: &str,
-    content: &str,
-) -> impl std::future::Future<Output = ()> {
-    let request = http().post(n.url("/nacos/v1/cs/configs")).form(&[
-        ("dataId", data_id),
-        ("group", "G"),
-        ("content", content),
-    ]);
-    async move {
-        let r = request.send().await.unwrap();
-        assert_eq!(r.text().await.unwrap(), "true");
-    }
-}
-
-async fn read_config(n: &Nacre, data_id: &str) -> (u16, String) {
-    let r = http()
-        .get(n.url("/nacos/v1/cs/configs"))
-        .query(&[("dataId", data_id), ("group", "G")])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_a_running_data_dir_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +29,7 @@ async fn a_second_process_on_a_running_data_dir_is_refused_with_the_holders_pid(
         "refused at once"
     );
     // The first is untouched.
-    publish_config(&first, "still", "fine").await;
+    publish(&first, "still", "G", "fine").await;
 }
 
 /// A Docker Compose file's volumes as a test can play them without Docker: named volumes and
@@ -154,11 +128,14 @@ async fn compose_down_v_on_the_standalone_deployment_is_refused_and_names_the_ru
     let data_dir = compose.host("/var/lib/nacre");
     // A genuinely first start needs no flag.
     let mut n = Nacre::standalone_with(&data_dir, &env).await;
-    publish_config(&n, "kept", "across down").await;
+    publish(&n, "kept", "G", "across down").await;
     n.stop();
     // `down` then `up`: everything is still there.
     n.start().await;
-    assert_eq!(read_config(&n, "kept").await, (200, "across down".into()));
+    assert_eq!(
+        get_config(&n, "kept", "G", "").await,
+        (200, "across down".into())
+    );
     n.stop();
     // `down -v` then `up`: refused, loudly, with the runbook.
     compose.down_v();
@@ -179,7 +156,7 @@ async fn without_a_marker_a_newer_backup_or_the_setting_still_refuse_an_empty_st
     let backups_env = backups.display().to_string();
     let env = [("NACRE_BACKUP_DIR", backups_env.as_str())];
     let mut n = Nacre::standalone_with(&data, &env).await;
-    publish_config(&n, "a", "1").await;
+    publish(&n, "a", "G", "1").await;
     let (ok, out) = n.cli(&["backup", &backups.join("manual").display().to_string()]);
     assert!(ok, "{out}");
     n.stop();
@@ -208,7 +185,7 @@ async fn backup_wipe_restore_into_a_new_dir_then_serve_needs_no_flags() {
     let dir = tempfile::tempdir().unwrap();
     let (data, backup) = (dir.path().join("data"), dir.path().join("backup"));
     let mut n = Nacre::standalone_in(&data).await;
-    publish_config(&n, "a", "before the loss").await;
+    publish(&n, "a", "G", "before the loss").await;
     // Nacre running: the command talks to its nats-server.
     let (ok, out) = n.cli(&["backup", &backup.display().to_string()]);
     assert!(ok, "{out}");
@@ -229,7 +206,10 @@ async fn backup_wipe_restore_into_a_new_dir_then_serve_needs_no_flags() {
     let (ok, out) = n.cli(&["restore", &backup.display().to_string(), "--no-progress"]);
     assert!(ok, "{out}");
     n.start().await;
-    assert_eq!(read_config(&n, "a").await, (200, "before the loss".into()));
+    assert_eq!(
+        get_config(&n, "a", "G", "").await,
+        (200, "before the loss".into())
+    );
     let (ok, out) = n.cli(&["verify"]);
     assert!(ok, "{out}");
     let (ok, out) = n.cli(&["status"]);
@@ -250,7 +230,7 @@ async fn backup_wipe_restore_into_a_new_dir_then_serve_needs_no_flags() {
 async fn progress_is_a_line_every_few_seconds_off_a_terminal_and_nothing_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let mut n = Nacre::standalone_in(&dir.path().join("data")).await;
-    publish_config(&n, "a", "1").await;
+    publish(&n, "a", "G", "1").await;
     n.stop();
     let (ok, out) = n.cli(&["backup", &dir.path().join("b1").display().to_string()]);
     assert!(ok, "{out}");
@@ -278,7 +258,7 @@ async fn a_scheduled_backup_appears_on_its_own_and_restores_on_another_host() {
         ("NACRE_BACKUP_KEEP", "2"),
     ];
     let mut n = Nacre::standalone_with(&dir.path().join("data"), &env).await;
-    publish_config(&n, "scheduled", "in every backup").await;
+    publish(&n, "scheduled", "G", "in every backup").await;
     let mut newest = None;
     eventually("three scheduled backups, two kept", || {
         let found: Vec<PathBuf> = std::fs::read_dir(&backups)
@@ -324,7 +304,7 @@ async fn a_scheduled_backup_appears_on_its_own_and_restores_on_another_host() {
     assert!(ok, "{out}");
     elsewhere.start().await;
     assert_eq!(
-        read_config(&elsewhere, "scheduled").await,
+        get_config(&elsewhere, "scheduled", "G", "").await,
         (200, "in every backup".into())
     );
 }
@@ -349,10 +329,10 @@ async fn a_store_damaged_by_two_servers_is_reported_and_rebuild_repairs_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut n = Nacre::standalone_in(&data).await;
-    publish_config(&n, "a", "1").await;
+    publish(&n, "a", "G", "1").await;
     // A second nats-server on the same store, and a Nacre writing through it.
     run_a_second_server_on(&data.join("jetstream")).await;
-    publish_config(&n, "c", "3").await;
+    publish(&n, "c", "G", "3").await;
     n.stop();
     n.start_unready().await;
     eventually_for(
@@ -375,7 +355,7 @@ async fn a_store_damaged_by_two_servers_is_reported_and_rebuild_repairs_it() {
     let (ok, out) = n.cli(&["verify"]);
     assert!(ok, "{out}");
     n.start().await;
-    publish_config(&n, "d", "4").await;
+    publish(&n, "d", "G", "4").await;
     eventually("ready again", || {
         let request = http().get(n.url("/health/ready"));
         async move { request.send().await.unwrap().status() == 200 }

@@ -167,7 +167,7 @@ async fn a_config_change_is_one_trace_across_nodes_and_protocols() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_listener(&b, "G", "traced").await;
 
     // The change comes with the caller's own trace, which Nacre continues.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

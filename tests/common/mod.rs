@@ -56,7 +56,8 @@ pub fn http_port() -> u16 {
     }
 }
 
-fn wait_for_port(port: u16, what: &str) {
+/// Waits until something listens on a loopback port (a server just spawned), for at most 30 s.
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not open port {port}");
@@ -474,6 +475,90 @@ impl Drop for Nacre {
     }
 }
 
+/// Runs `nacre ARGS --nats-url URL --data-dir DIR` (backup, restore, verify, rebuild) against
+/// `nats`, without a config file: whether it succeeded, and its stdout and stderr.
+pub fn nacre_cmd(args: &[&str], nats: &NatsServer, data_dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nacre"))
+        .args(args)
+        .args(["--nats-url", &nats.url(), "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Waits until `nacre verify` agrees: the projector has written every view the stream implies.
+pub async fn wait_for_views(nats: &NatsServer, data_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ok, out) = nacre_cmd(&["verify"], nats, data_dir);
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the views never caught up: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The token secret auth-enabled test nodes sign with.
+pub const AUTH_SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256-0123456789";
+/// The Consul management token auth-enabled test nodes accept.
+pub const CONSUL_MANAGEMENT_TOKEN: &str = "consul-management-token";
+
+/// A node's environment with `auth.enabled`, the test secret and management token, and `extra`.
+pub fn auth_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![
+        ("NACRE_AUTH_ENABLED", "true"),
+        ("NACRE_AUTH_TOKEN_SECRET", AUTH_SECRET),
+        (
+            "NACRE_AUTH_CONSUL_MANAGEMENT_TOKEN",
+            CONSUL_MANAGEMENT_TOKEN,
+        ),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// POST /nacos/v1/auth/login → (status, body; Null when it is not JSON).
+pub async fn login(n: &Nacre, user: &str, password: &str) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(n.url("/nacos/v1/auth/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// A user's access token, asserting the login succeeded.
+pub async fn token(n: &Nacre, user: &str, password: &str) -> String {
+    let (status, body) = login(n, user, password).await;
+    assert_eq!(status, 200, "{body}");
+    body["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// Sends a request: the answer's status, and its body as JSON (its text as a JSON string when
+/// it is not JSON).
+pub async fn json_answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -526,6 +611,22 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until `n` lists a listener (HTTP long-poll or gRPC) on a public config: a change
+/// published after this reaches it.
+pub async fn wait_for_listener(n: &Nacre, group: &str, data_id: &str) {
+    let url = n.url("/nacre/v1/configs/listeners");
+    eventually(&format!("a listener on {group}/{data_id}"), || {
+        let request = http()
+            .get(&url)
+            .query(&[("group", group), ("dataId", data_id)]);
+        async move {
+            let (_, body) = json_answer(request).await;
+            body["listeners"].as_array().is_some_and(|l| !l.is_empty())
+        }
+    })
+    .await;
 }
 
 /// Runs a second nats-server on a store a Nacre already uses, with a Nacre writing through it,
