@@ -12,6 +12,8 @@ ARG RUST_VERSION=1.95
 FROM nats:${NATS_VERSION} AS nats
 
 FROM rust:${RUST_VERSION}-bookworm AS build
+# The commit `nacre --version` and nacre_build_info report (.git is not in the build context).
+ARG NACRE_COMMIT=unknown
 WORKDIR /src
 COPY . .
 # The registry and target caches survive between builds; the binary is copied out of the cache.

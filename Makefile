@@ -173,7 +173,8 @@ deploy-check: helm-check docker-lint
 
 # Where a Docker engine exists: the image, and the compose deployments with NATS_VERSION.
 image:
-	docker build --build-arg NATS_VERSION=$(NATS_VERSION) -t nacre:dev .
+	docker build --build-arg NATS_VERSION=$(NATS_VERSION) \
+	  --build-arg NACRE_COMMIT=$$(git rev-parse --short=12 HEAD) -t nacre:dev .
 
 compose-standalone:
 	./compose/setup.sh

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "nacre",
-    version,
+    version = crate::LONG_VERSION,
     about = "A service registry and config center on NATS JetStream"
 )]
 pub struct Cli {
@@ -19,8 +19,6 @@ pub struct Cli {
 pub enum Command {
     /// Run Nacre (the default): standalone with its own nats-server unless nats.url is set.
     Serve(ServeArgs),
-    /// Measure config GET and POST throughput and latency.
-
     /// Back up every stream Nacre owns (events, KV views, packages) into DIR, then read it back.
     Backup {
         /// An empty (or new) directory for the backup.

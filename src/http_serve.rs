@@ -3,7 +3,7 @@
 //! keep-alive connection idle that long between requests), and each chunk of a body within
 //! `server.body-read-timeout`. A request in flight — a long poll, a blocking query — is never
 //! idle: it is the server that is waiting. Shutdown is graceful: connections finish their
-//! requests, then close.
+//! requests, then close. [`track`] counts and times every request of both ports.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,6 +17,60 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::metrics::{HttpLabels, Metrics, RouteLabels};
+
+/// Counts and times each request by its route pattern.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().to_string();
+    let in_flight = InFlight::new(&metrics.active_connections);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    drop(in_flight);
+    metrics
+        .http_duration
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// Counts a request in flight until it is dropped: answered, or abandoned by a client that went
+/// away (the handler's future is then dropped, and so is this).
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
 
 /// How long a client may keep the server waiting.
 #[derive(Debug, Clone, Copy)]

@@ -129,8 +129,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once: the log subscriber writes to stderr already.
             tracing::error!("{e}");
-            eprintln!("nacre: {e}");
             ExitCode::FAILURE
         }
     };

@@ -20,6 +20,12 @@ pub struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
 }
@@ -107,6 +113,15 @@ impl Metrics {
             views_set_aside: Gauge::default(),
             stream_last_seq: AtomicU64::new(0),
         };
+        // `nacre_build_info{version, commit} 1`: what `nacre --version` says, for dashboards.
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: crate::VERSION.into(),
+                commit: crate::COMMIT.into(),
+            })
+            .set(1);
+        registry.register("build_info", "The running build", build_info);
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",

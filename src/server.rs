@@ -34,6 +34,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let node = settings.node_name();
+    // The one line that says what is starting, before anything can fail.
+    tracing::info!(
+        version = crate::VERSION,
+        commit = crate::COMMIT,
+        mode = if settings.standalone() { "standalone" } else { "cluster" },
+        node,
+        http_port = settings.server.port,
+        grpc_port = settings.grpc_port(),
+        consul_port = settings.server.consul_port,
+        data_dir = %settings.data_dir.display(),
+        nats = %if settings.standalone() { "own nats-server".into() } else { without_credentials(&settings.nats.url) },
+        "starting Nacre {} ({})",
+        crate::VERSION,
+        crate::COMMIT
+    );
     // One process per data directory, for the whole life of this one.
     let _lock = DataDirLock::acquire(&settings.data_dir)?;
     let child = if settings.standalone() {
@@ -49,6 +64,19 @@ pub async fn run(
         child.shutdown().await;
     }
     result
+}
+
+/// A NATS URL list as it may be logged: `nats://user:secret@host` shows as `nats://host`.
+fn without_credentials(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+            }
+            _ => url.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn serve(
@@ -177,7 +205,7 @@ async fn serve(
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             core.metrics.clone(),
-            crate::nacos::observe::track,
+            crate::http_serve::track,
         ))
         .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .layer(axum::middleware::from_fn_with_state(
@@ -220,6 +248,10 @@ async fn serve(
             core.clone(),
             format!("{host}:{}", settings.server.consul_port),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            core.metrics.clone(),
+            crate::http_serve::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             trusted,
             crate::client_addr::record,
@@ -298,5 +330,16 @@ async fn keep_high_water(model: Arc<Model>, marker: Marker, path: std::path::Pat
             written = model.applied();
             record_high_water(&model, &marker, &path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logged_nats_urls_carry_no_credentials() {
+        assert_eq!(
+            super::without_credentials("nats://nacre:s3cret@a:4222,tls://b:4222,nats://tok@c"),
+            "nats://a:4222,tls://b:4222,nats://c"
+        );
     }
 }

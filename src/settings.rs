@@ -380,6 +380,51 @@ pub enum SettingsError {
         setting: &'static str,
         reason: String,
     },
+    #[error(
+        "unknown environment variable {name}: no setting has that name (did you mean {closest}?); every setting is listed in conf/application.yml"
+    )]
+    UnknownVariable { name: String, closest: String },
+}
+
+/// `NACRE_*` variables that are not settings: the settings file, the CLI's own, and those of the
+/// build, the tests and the benchmark.
+const OTHER_VARIABLES: &[&str] = &[
+    "NACRE_CONFIG",
+    "NACRE_SERVER",
+    "NACRE_TOKEN",
+    "NACRE_USER",
+    "NACRE_PASSWORD",
+    "NACRE_BIN",
+    "NACRE_COMMIT",
+    "NACRE_FUZZ_CASES",
+];
+const OTHER_PREFIXES: &[&str] = &["NACRE_TEST_", "NACRE_SOAK_"];
+
+/// A mistyped variable (`NACRE_SERVER_PROT`) would otherwise be ignored in silence, as a mistyped
+/// YAML key is not: refuse it and name the setting it most resembles.
+fn check_variables(env: &HashMap<String, String>) -> Result<(), SettingsError> {
+    let names = env_names();
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("NACRE_") && !names.contains_key(*k))
+        .filter(|k| !OTHER_VARIABLES.contains(&k.as_str()))
+        .filter(|k| !OTHER_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.first() else {
+        return Ok(());
+    };
+    let closest = names
+        .keys()
+        .map(String::as_str)
+        .chain(OTHER_VARIABLES.iter().copied())
+        .min_by_key(|candidate| strsim::levenshtein(name, candidate))
+        .unwrap_or("NACRE_SERVER_PORT")
+        .to_owned();
+    Err(SettingsError::UnknownVariable {
+        name: (*name).clone(),
+        closest,
+    })
 }
 
 /// Command-line values that override everything else.
@@ -402,6 +447,7 @@ impl Settings {
         env: &HashMap<String, String>,
         overrides: &Overrides,
     ) -> Result<Self, SettingsError> {
+        check_variables(env)?;
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         let file = file
             .map(Path::to_path_buf)
@@ -692,6 +738,33 @@ mod tests {
         overrides: &Overrides,
     ) -> Result<Settings, SettingsError> {
         Settings::load(file, &env(pairs), overrides)
+    }
+
+    #[test]
+    fn a_mistyped_variable_is_refused_with_the_setting_it_resembles() {
+        let err = load(
+            None,
+            &[("NACRE_SERVER_PROT", "9000")],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("NACRE_SERVER_PROT") && err.contains("did you mean NACRE_SERVER_PORT?"),
+            "{err}"
+        );
+        // The CLI's, the tests' and the build's own variables are not settings and are let be.
+        load(
+            None,
+            &[
+                ("NACRE_TOKEN", "t"),
+                ("NACRE_TEST_PYTHON", "python3"),
+                ("NACRE_COMMIT", "abc"),
+                ("NACRE_SERVER_PORT", "9000"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! event subjects can continue the trace the same way.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector};
@@ -42,6 +43,11 @@ impl Telemetry {
     }
 }
 
+/// Whether the installed subscriber exports traces. Without an exporter a request's span would
+/// be built, formatted and dropped unseen on every request (its trace id is only ever an
+/// exported one), so the hot paths skip it.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
 /// Installs the log subscriber and, when enabled, the OTLP trace exporter. A second call in one
 /// process (tests start several servers) leaves the first subscriber in place.
 pub fn init(log: &LogSettings, otel: &OtelSettings) -> Result<Telemetry, String> {
@@ -55,7 +61,14 @@ pub fn init(log: &LogSettings, otel: &OtelSettings) -> Result<Telemetry, String>
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| {
-            EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"))
+            // The NATS client narrates every connection event at INFO ("event: client error: IO
+            // error"); Nacre logs those itself, with their cause (backbone::connect).
+            let level = if log.level.contains("async_nats") {
+                log.level.clone()
+            } else {
+                format!("{},async_nats=warn", log.level)
+            };
+            EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
         });
     // Nacre's own spans only: not the exporter's HTTP or gRPC calls about itself.
     let traces = provider.as_ref().map(|p| {
@@ -63,14 +76,24 @@ pub fn init(log: &LogSettings, otel: &OtelSettings) -> Result<Telemetry, String>
             .with_tracer(p.tracer("nacre"))
             .with_filter(EnvFilter::new("nacre=info"))
     });
+    let exporting = traces.is_some();
     let registry = tracing_subscriber::registry().with(traces);
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let _ = if log.format == "json" {
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org):
+    // files, pipes and collectors get plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
+    let installed = if log.format == "json" {
         // Each line carries its span's fields, the request's trace_id among them.
         registry.with(logs.json().with_filter(filter)).try_init()
     } else {
         registry.with(logs.with_filter(filter)).try_init()
     };
+    if installed.is_ok() {
+        EXPORTING.store(exporting, Ordering::Relaxed);
+    }
     Ok(Telemetry { provider })
 }
 
@@ -175,6 +198,9 @@ pub async fn http_span(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return next.run(request).await;
+    }
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()

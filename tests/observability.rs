@@ -98,6 +98,68 @@ async fn metrics_parse_and_move_by_the_right_amount() {
 }
 
 #[tokio::test]
+async fn the_consul_port_is_counted_and_the_build_is_named_as_the_cli_names_it() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let consul_puts = |m: &HashMap<String, f64>| -> f64 {
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with(r#"nacre_http_requests_total{method="PUT",route="/v1/kv/"#)
+                    && k.ends_with(r#"status="200"}"#)
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let before = scrape(&n, "/metrics").await;
+    for _ in 0..2 {
+        let r = http()
+            .put(n.consul("/v1/kv/counted"))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after = scrape(&n, "/metrics").await;
+    assert_eq!(consul_puts(&after) - consul_puts(&before), 2.0);
+
+    // nacre_build_info{version, commit} says what `nacre --version` says.
+    let (series, value) = after
+        .iter()
+        .find(|(k, _)| k.starts_with("nacre_build_info{"))
+        .expect("nacre_build_info is exposed");
+    assert_eq!(*value, 1.0);
+    let label = |name: &str| {
+        let start = series.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        series[start..].split('"').next().unwrap().to_owned()
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nacre"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let cli = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        cli.trim(),
+        format!("nacre {} (commit {})", label("version"), label("commit"))
+    );
+    assert!(label("commit").len() >= 7, "{series}");
+
+    // Consul clients read a Consul version from /v1/agent/self; Nacre's own is beside it.
+    let me: Value = http()
+        .get(n.consul("/v1/agent/self"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = me["Config"]["Version"].as_str().unwrap();
+    assert!(version.starts_with("1."), "a Consul 1.x version: {version}");
+    assert_ne!(version, label("version"));
+    assert_eq!(me["Meta"]["nacre-version"], label("version"));
+}
+
+#[tokio::test]
 async fn readiness_follows_nats_connectivity() {
     let mut nats = NatsServer::start();
     let n = Nacre::external(&nats).await;

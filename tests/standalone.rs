@@ -28,8 +28,27 @@ async fn a_second_process_on_a_running_data_dir_is_refused_with_the_holders_pid(
         started.elapsed() < Duration::from_secs(10),
         "refused at once"
     );
+    // Said once, in plain text: stderr is a pipe here, as it is under systemd or a collector.
+    assert_eq!(
+        stderr.matches(&format!("PID {}", first.pid())).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
     // The first is untouched.
     publish(&first, "still", "G", "fine").await;
+}
+
+#[tokio::test]
+async fn a_mistyped_environment_variable_is_refused_naming_the_setting_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Nacre::unstarted(dir.path(), &[("NACRE_SERVER_PROT", "9000")]);
+    let (code, stderr) = node.start_expecting_failure();
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("NACRE_SERVER_PROT") && stderr.contains("NACRE_SERVER_PORT"),
+        "{stderr}"
+    );
 }
 
 /// A Docker Compose file's volumes as a test can play them without Docker: named volumes and

@@ -6,6 +6,7 @@ pub mod lock;
 pub mod objects;
 pub mod supervisor;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
@@ -97,6 +98,9 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
     // cannot fix either.
     let (refused, mut refusal) = watch::channel(None::<String>);
     let refused = std::sync::Arc::new(refused);
+    // The client, once made: a disconnect reports the servers' own errors through it.
+    let made: Arc<OnceLock<async_nats::Client>> = Arc::default();
+    let made_for_events = made.clone();
     let err = |reason: String| BackboneError::Connect {
         url: url.to_owned(),
         reason,
@@ -107,9 +111,15 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |event| {
             let (connected, refused) = (connected.clone(), refused.clone());
+            let made = made_for_events.clone();
             async move {
                 match event {
-                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("disconnected from NATS; reconnecting");
+                        if let Some(client) = made.get().cloned() {
+                            tokio::spawn(report_if_still_disconnected(client));
+                        }
+                    }
                     async_nats::Event::ClientError(async_nats::ClientError::Other(reason))
                         if [
                             "authorization violation",
@@ -169,6 +179,7 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
         .connect(addrs)
         .await
         .map_err(|e| err(e.to_string()))?;
+    let _ = made.set(client.clone());
     // The client makes its first connection in the background and retries it, even when the
     // server refuses the credentials. A flush completes once connected; a refusal ends the wait
     // at once (no retry fixes a wrong password).
@@ -177,14 +188,50 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
             Ok(Ok(())) => Ok(Connection { client, connects }),
             Ok(Err(e)) => Err(err(e.to_string())),
             Err(_) => Err(err(format!(
-                "no connection within {} s",
-                FIRST_CONNECTION_WAIT.as_secs()
+                "no connection within {} s{}",
+                FIRST_CONNECTION_WAIT.as_secs(),
+                connect_failures(&client).await
             ))),
         },
         refusal = refusal.wait_for(Option::is_some) => Err(err(format!(
             "{}: check nats.user/password, token, nkey-seed, creds-file and nats.tls.*",
             refusal.ok().and_then(|r| r.clone()).unwrap_or_default()
         ))),
+    }
+}
+
+/// Why each server could not be reached, as the client last saw it: `: nats://a:4222: Connection
+/// refused (os error 111)`, or nothing when the client does not say.
+async fn connect_failures(client: &async_nats::Client) -> String {
+    let Ok(Ok(pool)) = tokio::time::timeout(Duration::from_secs(2), client.server_pool()).await
+    else {
+        return String::new();
+    };
+    let failures: Vec<String> = pool
+        .iter()
+        .filter_map(|s| {
+            Some(format!(
+                "{}: {}",
+                s.addr.as_url_str(),
+                s.last_error.as_ref()?
+            ))
+        })
+        .collect();
+    if failures.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", failures.join("; "))
+    }
+}
+
+/// A disconnect that lasts: say why, once, while the client keeps retrying.
+async fn report_if_still_disconnected(client: async_nats::Client) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    if client.connection_state() != async_nats::connection::State::Connected {
+        tracing::warn!(
+            "still not connected to NATS after 5 s{}",
+            connect_failures(&client).await
+        );
     }
 }
 

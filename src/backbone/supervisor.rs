@@ -225,7 +225,11 @@ fn spawn(
         tokio::spawn(async move {
             let mut lines = BufReader::new(pipe).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "nats_server", "{line}");
+                match severity(&line) {
+                    Severity::Error => tracing::error!(target: "nats_server", "{line}"),
+                    Severity::Warning => tracing::warn!(target: "nats_server", "{line}"),
+                    Severity::Routine => tracing::debug!(target: "nats_server", "{line}"),
+                }
                 if let Ok(mut out) = output.lock() {
                     if out.len() >= 30 {
                         out.pop_front();
@@ -236,6 +240,27 @@ fn spawn(
         });
     }
     Ok(child)
+}
+
+/// How loud a line of the child's log is in Nacre's: its warnings and errors (a full disk, a
+/// corrupt store, a refused route) must be seen at Nacre's default level; its routine chatter
+/// stays at DEBUG.
+#[derive(Debug, PartialEq)]
+enum Severity {
+    Error,
+    Warning,
+    Routine,
+}
+
+/// nats-server tags each line with its level: `[1234] 2026/01/02 03:04:05.000000 [WRN] ...`.
+fn severity(line: &str) -> Severity {
+    if line.contains("[ERR]") || line.contains("[FTL]") {
+        Severity::Error
+    } else if line.contains("[WRN]") {
+        Severity::Warning
+    } else {
+        Severity::Routine
+    }
 }
 
 async fn wait_ready(
@@ -308,6 +333,16 @@ fn absolute(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_childs_warnings_and_errors_are_raised_to_nacres_levels() {
+        let at = |level: &str| format!("[42] 2026/11/26 16:30:48.123456 [{level}] message");
+        assert_eq!(severity(&at("ERR")), Severity::Error);
+        assert_eq!(severity(&at("FTL")), Severity::Error);
+        assert_eq!(severity(&at("WRN")), Severity::Warning);
+        assert_eq!(severity(&at("INF")), Severity::Routine);
+        assert_eq!(severity("no level at all"), Severity::Routine);
+    }
 
     #[test]
     fn a_missing_binary_says_how_to_install_one() {

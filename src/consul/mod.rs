@@ -22,6 +22,11 @@ use axum::routing::{MethodRouter, get, put};
 use serde_json::json;
 
 use crate::core::Core;
+
+/// The Consul release whose HTTP API this adapter speaks, as `/v1/agent/self` reports it:
+/// clients and tools compare it against the features they need, so it is a Consul version,
+/// not Nacre's (which `Meta.nacre-version` carries).
+pub const CONSUL_VERSION: &str = "1.21.0";
 use crate::core::acl::Authorizer;
 
 #[derive(Clone)]
@@ -370,12 +375,12 @@ async fn agent_self(
     let node = crate::settings::hostname();
     Ok(axum::Json(json!({
         "Config": {
-            "Datacenter": datacenter, "NodeName": node, "NodeID": "", "Revision": "nacre",
-            "Server": true, "Version": env!("CARGO_PKG_VERSION"),
+            "Datacenter": datacenter, "NodeName": node, "NodeID": "", "Revision": crate::COMMIT,
+            "Server": true, "Version": CONSUL_VERSION,
         },
         "DebugConfig": {"Datacenter": datacenter, "NodeName": node},
         "Member": {"Name": node, "Addr": s.address, "Port": 8301, "Tags": {"dc": datacenter, "role": "consul"}, "Status": 1},
-        "Meta": {},
+        "Meta": {"nacre-version": crate::VERSION},
     }))
     .into_response())
 }

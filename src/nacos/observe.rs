@@ -1,64 +1,12 @@
 //! Metrics and cluster membership over HTTP: `/nacos/metrics` and `/metrics` (Prometheus text),
-//! `/nacos/v1/core/cluster/nodes` (Nacos' member list, from NATS presence), and the middleware that
-//! counts every request.
+//! `/nacos/v1/core/cluster/nodes` (Nacos' member list, from NATS presence).
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
 use super::error::success;
-use crate::metrics::{HttpLabels, Metrics, RouteLabels};
-
-/// Counts and times each request by its route pattern.
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().to_string();
-    let in_flight = InFlight::new(&metrics.active_connections);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    drop(in_flight);
-    metrics
-        .http_duration
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
-}
-
-/// Counts a request in flight until it is dropped: answered, or abandoned by a client that went
-/// away (the handler's future is then dropped, and so is this).
-struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
-
-impl<'a> InFlight<'a> {
-    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
-        gauge.inc();
-        Self(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
 
 pub async fn prometheus(State(app): State<AppState>) -> Response {
     let core = &app.core;

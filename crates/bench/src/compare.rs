@@ -210,6 +210,14 @@ pub async fn run(args: &BenchArgs) -> Result<(), String> {
             targets: writes(Vec::new()),
         },
     ];
+    let paths: Vec<HotPath> = paths
+        .into_iter()
+        .filter(|p| {
+            args.only
+                .as_ref()
+                .is_none_or(|only| p.name.contains(only.as_str()))
+        })
+        .collect();
     let fleet = Fleet {
         _children: children,
         _dirs: dirs,

@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Rounds of `compare`, alternating between targets (min/median/max over them).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// `compare` only the paths whose name contains this (e.g. `GET`, `register`).
+    #[arg(long)]
+    pub only: Option<String>,
     /// Distinct configs read and written.
     #[arg(long, default_value_t = 100)]
     pub keys: usize,
