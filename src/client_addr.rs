@@ -1,15 +1,12 @@
 //! The address a request comes from: the TCP peer, or, when the peer is a configured trusted
 //! proxy (`server.trusted-proxies`), the client it forwarded for in `X-Forwarded-For`. Everything
 //! that records or decides by address (the actor in history, the login throttle, UDP push
-//! destinations) takes it from here, computed once per request by [`record`].
+//! destinations) takes it from here, computed once per request by [`ClientAddr::decide`].
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,7 +56,7 @@ impl TrustedProxies {
     }
 }
 
-/// Where a request comes from, as [`record`] decided it.
+/// Where a request comes from, as [`ClientAddr::decide`] decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -78,19 +75,16 @@ impl ClientAddr {
     }
 }
 
-/// Middleware: decides the request's [`ClientAddr`] once, for every handler after it.
-pub async fn record(
-    State(trusted): State<Arc<TrustedProxies>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let client = ClientAddr(trusted.client_ip(peer, request.headers()));
-    request.extensions_mut().insert(client);
-    next.run(request).await
+impl ClientAddr {
+    /// The request's client: its peer, or what trusted proxies say it is (decided once, by the
+    /// HTTP edge middleware, for every handler after it).
+    pub fn decide(request: &Request, trusted: &TrustedProxies) -> Self {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        ClientAddr(trusted.client_ip(peer, request.headers()))
+    }
 }
 
 #[cfg(test)]

@@ -24,10 +24,23 @@ use axum::response::Response;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 
-/// Counts and times each request by its route pattern.
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// What the edge middleware needs.
+#[derive(Clone)]
+pub struct Edge {
+    pub metrics: Arc<Metrics>,
+    pub trusted: Arc<TrustedProxies>,
+}
+
+/// The one middleware in front of both HTTP ports (each layer costs every request a boxed
+/// future): decides the request's [`ClientAddr`] once, for every handler after it, and counts
+/// and times the request by its route pattern (`unmatched` when no route matched).
+pub async fn edge(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    let client = ClientAddr::decide(&request, &edge.trusted);
+    request.extensions_mut().insert(client);
+    let metrics = &edge.metrics;
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -196,22 +196,24 @@ async fn serve(
         crate::client_addr::TrustedProxies::parse(&settings.server.trusted_proxies)
             .unwrap_or_default(),
     );
-    let app = crate::nacos::router(shared.clone(), settings.server.max_body_bytes)
-        .merge(crate::packages::router(
-            shared.clone(),
-            spool_dir,
-            settings.packages.max_bytes,
-            settings.server.max_body_bytes,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            core.metrics.clone(),
-            crate::http_serve::track,
-        ))
-        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
-        .layer(axum::middleware::from_fn_with_state(
-            trusted.clone(),
-            crate::client_addr::record,
-        ));
+    let edge = crate::http_serve::Edge {
+        metrics: core.metrics.clone(),
+        trusted,
+    };
+    let app = crate::telemetry::traced(
+        crate::nacos::router(shared.clone(), settings.server.max_body_bytes).merge(
+            crate::packages::router(
+                shared.clone(),
+                spool_dir,
+                settings.packages.max_bytes,
+                settings.server.max_body_bytes,
+            ),
+        ),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        edge.clone(),
+        crate::http_serve::edge,
+    ));
     // The Nacos gRPC SDK protocol on HTTP port + 1000 (or server.grpc-port), stopped with the rest.
     let (consul_stop, consul_stopped) = tokio::sync::watch::channel(false);
     let grpc = {
@@ -244,17 +246,13 @@ async fn serve(
                 source,
             })?;
         tracing::info!("serving the Consul HTTP API on http://{addr}");
-        let router = crate::consul::router(
+        let router = crate::telemetry::traced(crate::consul::router(
             core.clone(),
             format!("{host}:{}", settings.server.consul_port),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            core.metrics.clone(),
-            crate::http_serve::track,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            trusted,
-            crate::client_addr::record,
+            edge,
+            crate::http_serve::edge,
         ));
         core.console
             .attach_consul(settings.server.consul_port, router.clone());

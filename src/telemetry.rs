@@ -194,13 +194,20 @@ pub fn traceparent_of(headers: Option<&async_nats::HeaderMap>) -> Option<std::sy
 
 /// A server span per HTTP request (route-level, so it names the matched route), continuing the
 /// caller's trace when a `traceparent` came with it.
+/// `router` with a span per request when traces are exported; without an exporter, nothing
+/// (every middleware layer costs each request a boxed future).
+pub fn traced(router: axum::Router) -> axum::Router {
+    if EXPORTING.load(Ordering::Relaxed) {
+        router.route_layer(axum::middleware::from_fn(http_span))
+    } else {
+        router
+    }
+}
+
 pub async fn http_span(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if !EXPORTING.load(Ordering::Relaxed) {
-        return next.run(request).await;
-    }
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()

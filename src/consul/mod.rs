@@ -104,7 +104,6 @@ pub fn router(core: Core, address: String) -> Router {
         })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .route_layer(axum::middleware::from_fn(read_body))
-        .route_layer(axum::middleware::from_fn(crate::telemetry::http_span))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         // Values are limited to 512 KiB; leave room for the request around them.
         .layer(DefaultBodyLimit::max(kv::MAX_BODY))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -37,27 +37,35 @@ fn content_type(config_type: &str) -> &'static str {
 
 /// Nacos' no-cache headers plus the config's md5, type and modification time.
 fn config_headers(response: &mut Response, entry: &ConfigEntry, body_type: &'static str) {
+    // The hot read path: fixed values are static, the others are copied once, not formatted.
+    const CONFIG_TYPE: HeaderName = HeaderName::from_static("config-type");
+    const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
+    const ENCRYPTED_DATA_KEY: HeaderName = HeaderName::from_static("encrypted-data-key");
     let h = response.headers_mut();
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name, v);
         }
     };
-    set("config-type", entry.config_type.clone());
-    set("content-md5", entry.md5.clone());
-    set("pragma", "no-cache".into());
-    set("expires", "Thu, 01 Jan 1970 00:00:00 GMT".into());
-    set("cache-control", "no-cache,no-store".into());
-    set("content-type", body_type.into());
-    if let Some(time) = chrono::DateTime::from_timestamp_millis(entry.modify_time) {
-        set(
-            "last-modified",
-            time.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-        );
-    }
+    set(CONFIG_TYPE, &entry.config_type);
+    set(CONTENT_MD5, &entry.md5);
     if !entry.encrypted_data_key.is_empty() {
-        set("encrypted-data-key", entry.encrypted_data_key.clone());
+        set(ENCRYPTED_DATA_KEY, &entry.encrypted_data_key);
     }
+    if let Ok(millis) = u64::try_from(entry.modify_time) {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis);
+        set(header::LAST_MODIFIED, &httpdate::fmt_http_date(time));
+    }
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache,no-store"),
+    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(body_type));
 }
 
 /// `ConfigAllInfo` as `show=all` returns it.
