@@ -55,6 +55,57 @@ fn ips(info: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_large_instance_list_is_gzipped_for_clients_that_accept_it_and_only_for_them() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let metadata = format!(r#"{{"blob":"{}"}}"#, "m".repeat(300));
+    for i in 0..40 {
+        register(
+            &n,
+            "wide",
+            &format!("10.9.0.{i}"),
+            "80",
+            &[("metadata", &metadata), ("ephemeral", "false")],
+        )
+        .await;
+    }
+    let url = n.url("/nacos/v1/ns/instance/list?serviceName=wide");
+    let plain = http().get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain: Value = serde_json::from_slice(&plain.bytes().await.unwrap()).unwrap();
+    assert_eq!(plain["hosts"].as_array().unwrap().len(), 40);
+
+    let gzipped = http()
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let bytes = gzipped.bytes().await.unwrap();
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut json).unwrap();
+    assert!(
+        bytes.len() * 4 < json.len(),
+        "{} → {}",
+        json.len(),
+        bytes.len()
+    );
+    let unzipped: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(unzipped["hosts"], plain["hosts"]);
+
+    // A small list is not worth compressing, whatever the client accepts.
+    register(&n, "narrow", "10.9.1.1", "80", &[]).await;
+    let small = http()
+        .get(n.url("/nacos/v1/ns/instance/list?serviceName=narrow"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
 async fn register_list_update_deregister() {
     let nats = NatsServer::start();
     let n = node_with(&nats, &[]).await;

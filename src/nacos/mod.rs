@@ -278,7 +278,11 @@ pub fn routes() -> Vec<Route<AppState>> {
                 .put(naming::v1_update)
                 .get(naming::v1_detail),
         ),
-        route("/nacos/v1/ns/instance/list", Service, get(naming::v1_list)),
+        route(
+            "/nacos/v1/ns/instance/list",
+            Service,
+            get(naming::v1_list).layer(large_lists_gzipped()),
+        ),
         route("/nacos/v1/ns/instance/beat", Service, put(naming::v1_beat)),
         route(
             "/nacos/v1/ns/service",
@@ -301,7 +305,11 @@ pub fn routes() -> Vec<Route<AppState>> {
                 .put(naming::v2_update)
                 .get(naming::v2_detail),
         ),
-        route("/nacos/v2/ns/instance/list", Service, get(naming::v2_list)),
+        route(
+            "/nacos/v2/ns/instance/list",
+            Service,
+            get(naming::v2_list).layer(large_lists_gzipped()),
+        ),
         route("/nacos/v2/ns/instance/beat", Service, put(naming::v2_beat)),
         route(
             "/nacos/v2/ns/service",
@@ -421,4 +429,19 @@ async fn not_found(req: Request) -> Response {
         "No static resource found".into(),
         req.uri().path(),
     )
+}
+
+/// A service's instance list is the one answer that grows without bound (20,000 instances with
+/// metadata are megabytes): gzipped for clients that accept it, from 8 KiB on. Smaller answers
+/// go as they are: compressing them costs more than it saves.
+fn large_lists_gzipped() -> tower_http::compression::CompressionLayer<
+    tower_http::compression::predicate::And<
+        tower_http::compression::DefaultPredicate,
+        tower_http::compression::predicate::SizeAbove,
+    >,
+> {
+    use tower_http::compression::predicate::{Predicate, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .compress_when(tower_http::compression::DefaultPredicate::new().and(SizeAbove::new(8192)))
 }

@@ -7,6 +7,7 @@
 
 mod ceiling;
 mod compare;
+mod scale;
 mod wrk;
 
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ pub struct BenchArgs {
     pub content_bytes: usize,
     /// Which measurements: `compare` (wrk against every hot path and its ceilings), or one of
     /// the in-process scenarios.
-    #[arg(long, default_value = "compare", value_parser = ["compare", "config", "naming", "packages", "backup", "consul", "grpc", "tracing", "acl", "all"])]
+    #[arg(long, default_value = "compare", value_parser = ["compare", "scale", "config", "naming", "packages", "backup", "consul", "grpc", "tracing", "acl", "all"])]
     pub scenario: String,
     /// Instances registered by the naming scenario (persistent, 100 per service).
     #[arg(long, default_value_t = 10_000)]
@@ -195,6 +196,8 @@ async fn run(args: BenchArgs) -> ExitCode {
         .await
     } else if args.scenario == "compare" {
         compare::run(&args).await
+    } else if args.scenario == "scale" {
+        scale::run(&args).await
     } else {
         bench(args).await
     };
@@ -1075,12 +1078,16 @@ async fn grpc_connect(port: u16) -> Result<GrpcConn, String> {
     ))
     .await
     .map_err(|e| e.to_string())?;
+    // A 20,000-instance service is tens of MB: past tonic's 4 MiB default (and past the Java
+    // SDK's 10 MiB inbound limit; see the scale scenario).
+    const MAX_MESSAGE: usize = 64 << 20;
     let pushes = BiRequestStreamClient::new(channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE)
         .request_bi_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
         .map_err(|e| e.to_string())?
         .into_inner();
-    let mut unary = RequestClient::new(channel);
+    let mut unary = RequestClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
     // The setup travels on the stream: wait until the server knows this connection.
     for _ in 0..100 {
         let r = unary
