@@ -55,7 +55,7 @@ pub enum Command {
     Verify(StoreArgs),
     /// Recreate the views and leases from the event stream (repairs damaged buckets).
     Rebuild(StoreArgs),
-    /// Check that Docker Compose files keep every data directory on a named volume.
+    /// Check that Docker Compose files keep every data directory on a volume that persists (named, or a bind mount covering it).
     CheckCompose {
         /// Compose files to check.
         #[arg(required = true)]

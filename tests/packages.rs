@@ -112,6 +112,47 @@ async fn chunk_messages(nats_url: &str) -> u64 {
 }
 
 #[tokio::test]
+async fn a_package_keeps_a_meaningful_type_and_gets_one_from_its_name_otherwise() {
+    let nats = NatsServer::start();
+    let n = Nacre::external(&nats).await;
+    let upload = |key: &'static str, content_type: Option<&'static str>| {
+        let n = &n;
+        async move {
+            let mut r = http()
+                .put(n.url(&format!("{BASE}/{key}")))
+                .body(bytes_of(100, 1));
+            if let Some(t) = content_type {
+                r = r.header("content-type", t);
+            }
+            assert_eq!(r.send().await.unwrap().status(), 201, "{key}");
+            let got = http()
+                .get(n.url(&format!("{BASE}/{key}")))
+                .send()
+                .await
+                .unwrap();
+            got.headers()["content-type"].to_str().unwrap().to_owned()
+        }
+    };
+    // What `curl -X PUT --data-binary @file` sends says nothing about the file.
+    assert_eq!(
+        upload(
+            "linux/o/1/c.tar.gz",
+            Some("application/x-www-form-urlencoded")
+        )
+        .await,
+        "application/gzip"
+    );
+    assert_eq!(
+        upload("linux/o/1/tool.bin", None).await,
+        "application/octet-stream"
+    );
+    assert_eq!(
+        upload("linux/o/1/agent.zip", Some("application/vnd.acme.agent")).await,
+        "application/vnd.acme.agent"
+    );
+}
+
+#[tokio::test]
 async fn a_package_is_served_byte_identical_replaced_only_on_request_and_a_deleted_one_leaves_no_object()
  {
     let nats = NatsServer::start();

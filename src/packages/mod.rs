@@ -169,6 +169,41 @@ pub struct UploadQuery {
     sha256: Option<String>,
 }
 
+/// The type a package is stored and served as: what the client said, unless it said nothing
+/// meaningful — no header, or curl's `--data-binary` default `application/x-www-form-urlencoded`
+/// (a package is never a form) — then by the file name's extension, else
+/// `application/octet-stream`.
+fn content_type(given: Option<String>, name: &str) -> String {
+    let meaningless = |t: &str| {
+        t.is_empty()
+            || t.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+    };
+    if let Some(t) = given.filter(|t| !meaningless(t)) {
+        return t;
+    }
+    let name = name.to_ascii_lowercase();
+    const BY_EXTENSION: &[(&str, &str)] = &[
+        (".tar.gz", "application/gzip"),
+        (".tgz", "application/gzip"),
+        (".gz", "application/gzip"),
+        (".zip", "application/zip"),
+        (".jar", "application/java-archive"),
+        (".tar", "application/x-tar"),
+        (".json", "application/json"),
+        (".yaml", "application/yaml"),
+        (".yml", "application/yaml"),
+        (".txt", "text/plain"),
+    ];
+    BY_EXTENSION
+        .iter()
+        .find(|(ext, _)| name.ends_with(ext))
+        .map_or("application/octet-stream", |(_, t)| t)
+        .to_owned()
+}
+
 fn truthy(v: Option<&str>) -> bool {
     matches!(
         v.map(str::to_ascii_lowercase).as_deref(),
@@ -194,7 +229,7 @@ async fn upload_raw(
     let upload = Upload {
         key: PackageKey::new(&os, &object, &version, &name)?,
         kind: q.kind.unwrap_or_else(|| "collector".into()),
-        content_type: header("content-type").unwrap_or_else(|| "application/octet-stream".into()),
+        content_type: content_type(header("content-type"), &name),
         description: q.description.unwrap_or_default(),
         overwrite: truthy(q.overwrite.as_deref()),
         expected_sha256: q.sha256.or_else(|| header("x-checksum-sha256")),
