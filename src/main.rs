@@ -5,9 +5,6 @@ use clap::Parser;
 use nacre::cli::{Cli, Command, ServeArgs, StoreArgs};
 use nacre::settings::{Overrides, Settings};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -1,6 +1,6 @@
 //! The NATS CLI (`nats`, natscli, installed by `make nats-cli` into .tools/bin;
 //! $NACRE_TEST_NATS_CLI names it) against Nacre's streams: backup and restore as the runbook
-//! does them, either tool restoring the other's backup, and the README's `nats sub` and
+//! does them, either tool restoring the other's backup, and the `nats sub` of docs/events.md and
 //! `nats object ls`.
 
 mod common;
@@ -316,8 +316,8 @@ async fn a_nats_stream_backup_is_restored_by_nacre_restore() {
     assert_restored(&server, &mut n, dir.path(), &before, last_seq).await;
 }
 
-/// The README's subscriber (`nats sub 'nacre.evt.cfg.>'`) receives a config change as the
-/// CloudEvent the README shows, and `nats object ls` lists the package bucket.
+/// The subscriber of docs/events.md (`nats sub 'nacre.evt.cfg.>'`) receives a config change as the
+/// CloudEvent docs/events.md shows, and `nats object ls` lists the package bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_nats_sub_and_object_ls() {
     let server = NatsServer::start();

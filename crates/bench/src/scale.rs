@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     BenchArgs, KillOnDrop, free_port, grpc_body, grpc_connect, grpc_request, ip_of, nacre_binary,
-    seed_parallel, tempfile_dir,
+    ready, seed_parallel, tempfile_dir,
 };
 
 const BIG: u64 = 20_000;
@@ -57,24 +57,6 @@ fn rss_mib(pid: u32) -> (f64, f64) {
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     let child: f64 = children.split_whitespace().map(rss).sum();
     (rss(&pid.to_string()), child)
-}
-
-async fn ready(http: &reqwest::Client, base: &str, within: Duration) -> Result<Duration, String> {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http
-            .get(format!("{base}/nacos/v1/console/health/readiness"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() > within {
-            return Err(format!("{base} not ready within {within:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn median_ms(mut v: Vec<Duration>) -> f64 {

@@ -7,7 +7,7 @@
 //! `nacreschema` (envelope schema version) and `nacreactor` (who made the change). `data` holds the
 //! type's payload. The stream sequence is not in the envelope: JetStream assigns it.
 //!
-//! One file on purpose: it is the schema subscribers program against (README, "Events"), every
+//! One file on purpose: it is the schema subscribers program against (docs/events.md), every
 //! event type beside its payload and its subject, read and versioned as a whole.
 
 use std::collections::BTreeMap;
