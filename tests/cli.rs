@@ -50,3 +50,28 @@ fn a_missing_nats_server_says_how_to_install_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_unreachable_nats_is_reported_with_its_cause_after_a_startup_line() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    // The HTTP port is never bound: connecting to NATS comes first.
+    let (code, stderr) = nacre(&[], &["--nats-url", &url, "--port", "18999"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    // What is starting comes first: version, commit, mode, the NATS it was given.
+    let version = format!("starting Nacre {} (", env!("CARGO_PKG_VERSION"));
+    assert!(
+        stderr.contains(&version) && stderr.contains("mode=\"cluster\""),
+        "{stderr}"
+    );
+    // Then why it cannot go on: the server's own error, not a bare "IO error".
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("refused"),
+        "{stderr}"
+    );
+}

@@ -98,13 +98,24 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
     // cannot fix either.
     let (refused, mut refusal) = watch::channel(None::<String>);
     let refused = std::sync::Arc::new(refused);
-    // The client, once made: a disconnect reports the servers' own errors through it.
-    let made: Arc<OnceLock<async_nats::Client>> = Arc::default();
-    let made_for_events = made.clone();
     let err = |reason: String| BackboneError::Connect {
         url: url.to_owned(),
         reason,
     };
+    // A cluster is given as comma-separated URLs; the client takes them as a list.
+    let addrs: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| err(format!("invalid URL {u:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    // The client, once made: a lasting disconnect is then explained.
+    let made: Arc<OnceLock<async_nats::Client>> = Arc::default();
+    let made_for_events = made.clone();
+    let addrs_for_events = addrs.clone();
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("nacre {}", settings.node_name()))
         .retry_on_initial_connect()
@@ -112,12 +123,13 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
         .event_callback(move |event| {
             let (connected, refused) = (connected.clone(), refused.clone());
             let made = made_for_events.clone();
+            let addrs = addrs_for_events.clone();
             async move {
                 match event {
                     async_nats::Event::Disconnected => {
                         tracing::warn!("disconnected from NATS; reconnecting");
                         if let Some(client) = made.get().cloned() {
-                            tokio::spawn(report_if_still_disconnected(client));
+                            tokio::spawn(report_if_still_disconnected(client, addrs));
                         }
                     }
                     async_nats::Event::ClientError(async_nats::ClientError::Other(reason))
@@ -165,18 +177,8 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
     if nats.tls.required {
         options = options.require_tls(true);
     }
-    // A cluster is given as comma-separated URLs; the client takes them as a list.
-    let addrs: Vec<async_nats::ServerAddr> = url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(|u| {
-            u.parse::<async_nats::ServerAddr>()
-                .map_err(|e| err(format!("invalid URL {u:?}: {e}")))
-        })
-        .collect::<Result<_, _>>()?;
     let client = options
-        .connect(addrs)
+        .connect(addrs.clone())
         .await
         .map_err(|e| err(e.to_string()))?;
     let _ = made.set(client.clone());
@@ -190,7 +192,7 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
             Err(_) => Err(err(format!(
                 "no connection within {} s{}",
                 FIRST_CONNECTION_WAIT.as_secs(),
-                connect_failures(&client).await
+                why_unreachable(&addrs).await
             ))),
         },
         refusal = refusal.wait_for(Option::is_some) => Err(err(format!(
@@ -200,37 +202,39 @@ pub async fn connect(settings: &Settings, url: &str) -> Result<Connection, Backb
     }
 }
 
-/// Why each server could not be reached, as the client last saw it: `: nats://a:4222: Connection
-/// refused (os error 111)`, or nothing when the client does not say.
-async fn connect_failures(client: &async_nats::Client) -> String {
-    let Ok(Ok(pool)) = tokio::time::timeout(Duration::from_secs(2), client.server_pool()).await
-    else {
-        return String::new();
-    };
-    let failures: Vec<String> = pool
-        .iter()
-        .filter_map(|s| {
-            Some(format!(
-                "{}: {}",
-                s.addr.as_url_str(),
-                s.last_error.as_ref()?
-            ))
-        })
-        .collect();
-    if failures.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", failures.join("; "))
+/// Why none of `addrs` can be reached, found out directly (the client does not say while it is
+/// still trying): `: 127.0.0.1:4222: Connection refused (os error 111)`, or that TCP
+/// connects but the NATS handshake does not complete (TLS or credentials).
+async fn why_unreachable(addrs: &[async_nats::ServerAddr]) -> String {
+    let mut causes = Vec::new();
+    for addr in addrs {
+        let target = format!("{}:{}", addr.host(), addr.port());
+        let probe = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(target.clone()),
+        )
+        .await;
+        causes.push(match probe {
+            Ok(Ok(_)) => format!(
+                "{target}: TCP connects but the NATS handshake did not complete (TLS or credentials?)"
+            ),
+            Ok(Err(e)) => format!("{target}: {e}"),
+            Err(_) => format!("{target}: no TCP answer within 2 s"),
+        });
     }
+    format!(": {}", causes.join("; "))
 }
 
 /// A disconnect that lasts: say why, once, while the client keeps retrying.
-async fn report_if_still_disconnected(client: async_nats::Client) {
+async fn report_if_still_disconnected(
+    client: async_nats::Client,
+    addrs: Vec<async_nats::ServerAddr>,
+) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     if client.connection_state() != async_nats::connection::State::Connected {
         tracing::warn!(
             "still not connected to NATS after 5 s{}",
-            connect_failures(&client).await
+            why_unreachable(&addrs).await
         );
     }
 }
