@@ -556,14 +556,7 @@ async fn the_python_sdk_logs_in_and_a_wrong_password_fails_cleanly() {
                 .args(["login", "nacos", password])
                 .output()
                 .unwrap();
-            (
-                out.status.success(),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            )
+            outcome(out)
         })
     };
     let (ok, output) = run("admin-password").await.unwrap();

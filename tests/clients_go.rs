@@ -30,14 +30,7 @@ async fn run(args: Vec<String>) -> (bool, String) {
     })
     .await
     .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,14 +65,7 @@ async fn nacos_client(generation: &str, n: &Nacre, args: &[&str]) -> (bool, Stri
         .await
         .unwrap();
     drop(home);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(out)
 }
 
 /// The scenario, then what it left behind as seen over the HTTP API: the marker config, and no

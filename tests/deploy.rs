@@ -411,14 +411,7 @@ fn probe(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

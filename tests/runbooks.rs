@@ -161,13 +161,9 @@ impl Shell {
             .env("HOME", self.dir.path())
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (succeeded, text) = outcome(out);
         assert!(
-            out.status.success(),
+            succeeded,
             "this failed:\n{script}\n--- output ---\n{text}\n--- nacre.log ---\n{}",
             std::fs::read_to_string(self.path("nacre.log")).unwrap_or_default()
         );

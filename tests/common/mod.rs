@@ -243,14 +243,7 @@ impl Nacre {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("nacre binary");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        outcome(out)
     }
 
     /// Against an external NATS server.
@@ -485,12 +478,7 @@ pub fn nacre_cmd(args: &[&str], nats: &NatsServer, data_dir: &Path) -> (bool, St
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(out)
 }
 
 /// Waits until `nacre verify` agrees: the projector has written every view the stream implies.
@@ -809,4 +797,16 @@ impl Nacre {
         n._tmp = Some(tmp);
         n
     }
+}
+
+/// A finished command as tests judge it: whether it succeeded, and its stdout then stderr.
+pub fn outcome(out: std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
