@@ -1,7 +1,7 @@
 //! `nacre check-compose`: proves that a Docker Compose deployment keeps its data on persistent
-//! volumes — seed 000's outage (a volume mounted at `/nats` while JetStream wrote to
-//! `/data/jetstream`) caught by a machine instead of an audit — and that `docker compose down -v`
-//! cannot take the store and the proof that it existed together (seed 001's outage).
+//! volumes — a real outage had a volume mounted at `/nats` while JetStream wrote to
+//! `/data/jetstream`; a machine catches that instead of an audit — and that `docker compose down
+//! -v` cannot take the store and the proof that it existed together (another real outage).
 //!
 //! For every service it works out where data is written — a NATS server's `store_dir` (read from
 //! the config file the service mounts), a Nacre node's data directory (`NACRE_DATA_DIR`, else the
@@ -14,6 +14,9 @@
 //! * backups on a mount `down -v` deletes are a warning.
 //!
 //! `nacre check-k8s` does the same for Kubernetes manifests (below, `check_k8s`).
+//!
+//! One file on purpose: `check-compose` and `check-k8s` apply the same rules (store on a volume
+//! that persists, identity apart from it) and print one kind of report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,9 @@
 //! from outside the grant may come back (contents, md5s, names never sent, instance addresses),
 //! and nothing outside it may change: the event stream is checked afterwards, subject by
 //! subject. Real nats-server, real nacre.
+//!
+//! One file on purpose: the probes are one matrix run against every adapter, so a route or an
+//! adapter missing from it shows here.
 
 mod common;
 

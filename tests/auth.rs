@@ -1,6 +1,9 @@
 //! Access control with `auth.enabled`: every write path of every adapter refuses anonymous
 //! callers and callers without write permission on the namespace, and accepts permitted ones;
 //! tokens expire and cannot be forged; an example secret stops Nacre at start. Real nats-server.
+//!
+//! One file on purpose: the specification of one feature, every adapter's behaviour with auth on
+//! in one place.
 
 mod common;
 

@@ -1,4 +1,7 @@
 //! The Nacos config API over HTTP, against a real nats-server.
+//!
+//! One file on purpose: the specification of one API, so every behaviour of it is found in one
+//! place.
 
 mod common;
 

@@ -1,6 +1,9 @@
 //! The web console's server side against real nats-servers: the live event feed, stored
 //! events, time travel, listeners and subscribers gathered across nodes, the cluster view, the
 //! catalog, the Consul mount, the embedded assets, and what each viewer may see.
+//!
+//! One file on purpose: every test stands on the same console fixture (two nodes, a viewer per
+//! role).
 
 mod common;
 

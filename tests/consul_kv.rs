@@ -1,4 +1,7 @@
 //! The Consul KV API (with blocking queries) on Nacre's Consul port. Real nats-server.
+//!
+//! One file on purpose: the specification of one API, so every behaviour of it is found in one
+//! place.
 
 mod common;
 

@@ -15,6 +15,9 @@
 //!   names it), keeps every store and identity marker on persistent volumes (`nacre check-k8s`),
 //!   and has its probes, disruption budget, resources and ServiceMonitor. `make helm-check`
 //!   validates the same renders against the Kubernetes schemas.
+//!
+//! One file on purpose (sections below): the artefacts share checks — one NATS version for the
+//! Dockerfile, compose, the chart and CI — that separate files would each hold a copy of.
 
 mod common;
 

@@ -1,4 +1,7 @@
 //! Nacos naming over HTTP: instances, services, liveness across nodes. Real nats-servers.
+//!
+//! One file on purpose: the specification of one API, so every behaviour of it is found in one
+//! place.
 
 mod common;
 

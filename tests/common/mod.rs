@@ -1,4 +1,7 @@
 //! Test harness: real nats-servers (free port, temporary store) and real `nacre` processes.
+//!
+//! One harness on purpose: one way to start NATS servers, clusters and nodes, one client per
+//! protocol, one `eventually`; the gRPC client is in `grpc.rs`.
 #![allow(dead_code)]
 
 pub mod grpc;

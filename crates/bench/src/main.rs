@@ -4,6 +4,9 @@
 //! its own process (see compare.rs). The other scenarios measure what wrk cannot drive — scale,
 //! memory, start-up, backups, packages, gRPC — with a Rust client inside this process; their
 //! rates are bounded by that client and are not comparisons.
+//!
+//! Over 600 lines on purpose: the in-process scenarios share one small harness (`drive`, `Phase`,
+//! seeding, the standalone starter) and each is one function; `compare` and `scale` live apart.
 
 mod ceiling;
 mod compare;
