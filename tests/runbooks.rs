@@ -376,6 +376,29 @@ async fn every_runbook_block_runs_as_written() {
         ran.append(&mut sh.ran);
     }
 
+    // The README's 5-minute tour: each curl block answers what its `# ...` lines say. (Its
+    // `nats sub` block runs until stopped: docs/events.md's subscriber is tested by nats_cli.rs.)
+    {
+        let sh = Shell::new(&[]);
+        sh.serve();
+        let tours = readme_tour();
+        assert!(tours.len() >= 3, "the README's tour has its curl blocks");
+        for block in tours.iter().filter(|b| !b.contains("nats sub")) {
+            let out = sh.bash(block);
+            for expected in block
+                .lines()
+                .filter_map(|l| l.strip_prefix("# "))
+                .filter(|l| !l.starts_with("the service as JSON"))
+            {
+                assert!(out.contains(expected), "{block}\n--- answered ---\n{out}");
+            }
+            if block.contains("instance/list") {
+                assert!(out.contains(r#""ip":"10.0.0.5""#), "{out}");
+            }
+        }
+        sh.stop();
+    }
+
     // Every block is covered; static blocks name commands and files that exist.
     for file in runbooks() {
         for b in blocks(&file) {
@@ -390,6 +413,22 @@ async fn every_runbook_block_runs_as_written() {
             }
         }
     }
+}
+
+/// The ```` ```sh ```` blocks of the README's "A 5-minute tour" section.
+fn readme_tour() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("## A 5-minute tour")
+        .expect("the README has its tour");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A static block: docker, kubectl or helm lines whose files exist (compose files must pass
