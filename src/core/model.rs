@@ -250,7 +250,11 @@ impl Model {
         )?;
         // A consumer whose server lost leadership can go quiet without an error: if events are
         // known to exist beyond what is applied and nothing arrives, start a new one.
-        let mut watchdog = tokio::time::interval(STALL_CHECK);
+        // The first check comes after STALL_CHECK, not at once: an interval's first tick is
+        // immediate, and a node that resumes while behind would then call every new consumer
+        // stalled before it could deliver anything (seen as seconds of "stalled" under load).
+        let mut watchdog =
+            tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
         let mut applied_at_last_check = self.applied();
         loop {
             let message = tokio::select! {
