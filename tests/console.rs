@@ -96,6 +96,29 @@ async fn form(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// A new user (password `<user>-password`) whose role may read `resource`; its token.
+async fn reader(n: &Nacre, admin: Option<&str>, user: &str, role: &str, resource: &str) -> String {
+    let password = format!("{user}-password");
+    for (path, params) in [
+        (
+            "/nacos/v1/auth/users",
+            vec![("username", user), ("password", password.as_str())],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            vec![("role", role), ("username", user)],
+        ),
+        (
+            "/nacos/v1/auth/permissions",
+            vec![("role", role), ("resource", resource), ("action", "r")],
+        ),
+    ] {
+        let (status, body) = form(n, reqwest::Method::POST, path, &params, admin).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    token(n, user, &password).await
+}
+
 async fn publish_in(n: &Nacre, tenant: &str, data_id: &str, content: &str, token: Option<&str>) {
     let (status, body) = form(
         n,
@@ -736,47 +759,11 @@ async fn reads_show_a_viewer_only_what_it_may_read() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let login = |user: &'static str, password: &'static str| {
-        let url = n.url("/nacos/v1/auth/login");
-        async move {
-            let r: Value = http()
-                .post(url)
-                .form(&[("username", user), ("password", password)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["accessToken"].as_str().unwrap().to_owned()
-        }
-    };
-    let admin = login("nacos", "admin-password").await;
+    let admin = token(&n, "nacos", "admin-password").await;
     let admin = Some(admin.as_str());
     create_namespace(&n, "mine", admin).await;
     create_namespace(&n, "other", admin).await;
-    for (path, params) in [
-        (
-            "/nacos/v1/auth/users",
-            vec![("username", "me"), ("password", "me-password")],
-        ),
-        (
-            "/nacos/v1/auth/roles",
-            vec![("role", "mine-reader"), ("username", "me")],
-        ),
-        (
-            "/nacos/v1/auth/permissions",
-            vec![
-                ("role", "mine-reader"),
-                ("resource", "mine:*:*"),
-                ("action", "r"),
-            ],
-        ),
-    ] {
-        let (status, body) = form(&n, reqwest::Method::POST, path, &params, admin).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
-    let me = login("me", "me-password").await;
+    let me = reader(&n, admin, "me", "mine-reader", "mine:*:*").await;
     let me = Some(me.as_str());
 
     // Anonymous callers get nothing at all.
@@ -901,28 +888,7 @@ async fn reads_show_a_viewer_only_what_it_may_read() {
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    for (path, params) in [
-        (
-            "/nacos/v1/auth/users",
-            vec![("username", "opener"), ("password", "opener-password")],
-        ),
-        (
-            "/nacos/v1/auth/roles",
-            vec![("role", "open-reader"), ("username", "opener")],
-        ),
-        (
-            "/nacos/v1/auth/permissions",
-            vec![
-                ("role", "open-reader"),
-                ("resource", "mine:OPEN:*"),
-                ("action", "r"),
-            ],
-        ),
-    ] {
-        let (status, body) = form(&n, reqwest::Method::POST, path, &params, admin).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
-    let opener = login("opener", "opener-password").await;
+    let opener = reader(&n, admin, "opener", "open-reader", "mine:OPEN:*").await;
     let catalog = "/nacos/v1/ns/catalog/services?namespaceId=mine";
     let (status, seen) = json_get(n.url(catalog), Some(&opener)).await;
     assert_eq!(status, 200, "{seen}");
